@@ -1,0 +1,101 @@
+"""Every error a user can cause, each with a stable code and a message fit to show them."""
+
+from __future__ import annotations
+
+
+class LookalikeError(Exception):
+    """Base of the errors a user can cause.
+
+    ``code`` is stable and names the error for the adapters, which map it to a
+    reply in the user's language; ``str(error)`` is an English message that is
+    already safe to show a user (it never contains paths, tokens or tracebacks).
+    """
+
+    code = "error"
+    default_message = "Something went wrong with that request."
+
+    def __init__(self, message: str | None = None, **details: object) -> None:
+        self.details = details
+        super().__init__(message or self.default_message.format(**details))
+
+
+# --- images -----------------------------------------------------------------
+
+
+class ImageError(LookalikeError):
+    code = "image"
+    default_message = "That file could not be used as a photo."
+
+
+class FileTooLarge(ImageError):
+    code = "file_too_large"
+    default_message = "That file is too large: the limit is {limit_mb:.0f} MB."
+
+
+class TooManyPixels(ImageError):
+    code = "too_many_pixels"
+    default_message = "That image is too large: the limit is {limit_mp:.0f} megapixels."
+
+
+class UnsupportedImage(ImageError):
+    code = "unsupported_image"
+    default_message = "That is not a photo I can read. Please send a JPEG, PNG, WebP, GIF or BMP."
+
+
+class CorruptImage(ImageError):
+    code = "corrupt_image"
+    default_message = "That photo seems damaged or incomplete. Please send it again."
+
+
+# --- faces ------------------------------------------------------------------
+
+
+class FaceError(LookalikeError):
+    code = "face"
+    default_message = "There is a problem with the face in that photo."
+
+
+class NoFaceFound(FaceError):
+    code = "no_face"
+    default_message = "I could not find a face in that photo."
+
+
+class TooManyFaces(FaceError):
+    code = "too_many_faces"
+    default_message = "I found {count} faces in that photo; please send one with only yours."
+
+
+class FaceTooSmall(FaceError):
+    code = "face_too_small"
+    default_message = "The face is too small. Please send a closer photo."
+
+
+class FaceTooBlurry(FaceError):
+    code = "face_too_blurry"
+    default_message = "The face is too blurry. Please send a sharper photo."
+
+
+# --- models -----------------------------------------------------------------
+
+
+class ModelError(LookalikeError):
+    code = "model"
+    default_message = "The face model is not available right now."
+
+
+class ModelUnavailable(ModelError):
+    code = "model_unavailable"
+    default_message = "The celebrity model is not available right now."
+
+
+class ModelMismatch(ModelError):
+    code = "model_mismatch"
+    default_message = (
+        "The celebrity model was trained with the {model_embedder!r} embedder "
+        "({model_dim}-d), but this engine uses {embedder!r} ({dim}-d)."
+    )
+
+
+class EmbedderUnavailable(ModelError):
+    code = "embedder_unavailable"
+    default_message = "The face embedder could not be loaded."

@@ -1,0 +1,171 @@
+"""Find faces in photos with facenet-pytorch's MTCNN: boxes, scores and five landmarks."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+# MTCNN's stage thresholds and pyramid factor, as in the paper and facenet-pytorch.
+_THRESHOLDS = (0.6, 0.7, 0.7)
+_FACTOR = 0.709
+# P-Net looks at 12x12 windows; the pyramid starts at 12/min_size. Below 20 px
+# (in the scaled photo) the first levels grow large and detection slows down a lot.
+_MIN_DETECTOR_FACE = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """One face found in a photo, in the photo's own pixel coordinates.
+
+    Attributes:
+        box: (x1, y1, x2, y2), the top-left and bottom-right corners, clipped to
+            the photo.
+        score: the detector's confidence, 0 to 1.
+        landmarks: five (x, y) points, in this order: the eye on the left of the
+            photo, the other eye, the nose tip, the left and the right mouth corner.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def size(self) -> float:
+        """The shorter side of the box, in pixels."""
+        return min(self.width, self.height)
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+
+class FaceDetector:
+    """MTCNN over a photo scaled down to ``max_side``, with boxes mapped back.
+
+    Args:
+        device: where the three MTCNN networks run.
+        max_side: photos whose longer side is larger are scaled down to it for
+            detection; this bounds the cost of a 12-megapixel upload.
+        min_face_size: faces whose shorter box side is smaller, in pixels of the
+            original photo, are dropped.
+        min_score: faces the detector is less sure of (0 to 1) are dropped.
+
+    The networks load on first use, from the weights inside facenet-pytorch.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: torch.device | str = "cpu",
+        max_side: int = 640,
+        min_face_size: int = 20,
+        min_score: float = 0.9,
+    ) -> None:
+        self.device = torch.device(device)
+        self.max_side = max_side
+        self.min_face_size = min_face_size
+        self.min_score = min_score
+        self._nets: tuple[torch.nn.Module, ...] | None = None
+        self._lock = threading.Lock()
+
+    def _networks(self) -> tuple[torch.nn.Module, ...]:
+        with self._lock:
+            if self._nets is None:
+                from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+                self._nets = tuple(net().to(self.device).eval() for net in (PNet, RNet, ONet))
+            return self._nets
+
+    def load(self) -> None:
+        """Load the networks now rather than on the first photo."""
+        self._networks()
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """Every face in an RGB photo, largest first.
+
+        Returns:
+            The faces that pass ``min_face_size`` and ``min_score``, sorted by
+            box area, largest first. An empty list when there is none.
+        """
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[Image.Image]) -> list[list[Face]]:
+        """``detect`` for several photos; photos of the same size share one MTCNN pass."""
+        scaled = [self._scaled(image) for image in images]
+        results: list[list[Face]] = [[] for _ in images]
+        groups: dict[tuple[tuple[int, int], int], list[int]] = {}
+        for index, (small, scale) in enumerate(scaled):
+            min_size = max(_MIN_DETECTOR_FACE, round(self.min_face_size * scale))
+            if min(small.size) >= min_size:  # else no pyramid level fits: no face
+                groups.setdefault((small.size, min_size), []).append(index)
+        for (_, min_size), indices in groups.items():
+            batch = [np.asarray(scaled[i][0]) for i in indices]
+            found = self._run(batch, min_size)
+            for i, (boxes, points) in zip(indices, found, strict=True):
+                image = images[i]
+                results[i] = self._faces(boxes, points, scaled[i][1], image.size)
+        return results
+
+    def _scaled(self, image: Image.Image) -> tuple[Image.Image, float]:
+        longest = max(image.size)
+        if longest <= self.max_side:
+            return image, 1.0
+        scale = self.max_side / longest
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0), scale
+
+    @torch.inference_mode()
+    def _run(self, batch: list[np.ndarray], min_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        from facenet_pytorch.models.utils.detect_face import detect_face
+
+        pnet, rnet, onet = self._networks()
+        stacked = np.stack(batch)
+        boxes, points = detect_face(
+            stacked, min_size, pnet, rnet, onet, list(_THRESHOLDS), _FACTOR, self.device
+        )
+        # facenet-pytorch returns object arrays, one entry per photo.
+        return [
+            (
+                np.asarray(b, dtype=np.float64).reshape(-1, 5),
+                np.asarray(p, np.float64).reshape(-1, 5, 2),
+            )
+            for b, p in zip(boxes, points, strict=True)
+        ]
+
+    def _faces(
+        self, boxes: np.ndarray, points: np.ndarray, scale: float, size: tuple[int, int]
+    ) -> list[Face]:
+        width, height = size
+        faces = []
+        for row, marks in zip(boxes, points, strict=True):
+            x1, y1, x2, y2 = (float(v) / scale for v in row[:4])
+            box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
+            face = Face(
+                box=box,
+                score=float(row[4]),
+                landmarks=tuple((float(x) / scale, float(y) / scale) for x, y in marks),
+            )
+            if face.score >= self.min_score and face.size >= self.min_face_size:
+                faces.append(face)
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces

@@ -1,0 +1,100 @@
+"""Shared fixtures: real face photos from the dependencies, real models, shared datasets."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import matplotlib.cbook
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image
+
+from engine.config import Settings
+from engine.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("LOOKALIKE_DATASETS", ROOT.parent / "shared" / "datasets"))
+LFW = DATASETS / "lfw"
+FIVE = DATASETS / "five-celebrities"
+
+# Where the faces are, measured by hand on the photos: (x1, y1, x2, y2).
+ASTRONAUT_BOX = (181, 62, 268, 172)
+HOPPER_BOX = (164, 106, 348, 344)
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **params: object) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> Image.Image:
+    return Image.fromarray(skimage.data.astronaut())
+
+
+@pytest.fixture(scope="session")
+def hopper() -> Image.Image:
+    with Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")) as image:
+        return image.convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def no_face() -> Image.Image:
+    return Image.fromarray(skimage.data.coffee())
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(astronaut: Image.Image) -> bytes:
+    return encode(astronaut)
+
+
+@pytest.fixture(scope="session")
+def hopper_jpg(hopper: Image.Image) -> bytes:
+    return encode(hopper, "JPEG", quality=92)
+
+
+@pytest.fixture(scope="session")
+def group_photo(astronaut: Image.Image, hopper: Image.Image) -> Image.Image:
+    """Three faces on one canvas: the astronaut, Grace Hopper, and the astronaut mirrored."""
+    canvas = Image.new("RGB", (1200, 620), (90, 120, 150))
+    canvas.paste(astronaut, (0, 50))
+    canvas.paste(hopper.resize((400, 469)), (520, 0))
+    canvas.paste(
+        astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((300, 300)), (900, 300)
+    )
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Engine settings with no celebrity model (tests that need one make their own)."""
+    return Settings(model=tmp_path_factory.mktemp("models") / "none", threads=0)
+
+
+@pytest.fixture(scope="session")
+def pipeline(settings: Settings) -> Pipeline:
+    pipe = Pipeline(settings)
+    pipe.load()
+    return pipe
+
+
+@pytest.fixture
+def lfw() -> Path:
+    if not (LFW / "images").is_dir():
+        pytest.skip(f"needs the LFW images at {LFW} (see ../shared/datasets/README.md)")
+    return LFW
+
+
+@pytest.fixture
+def five_celebrities() -> Path:
+    if not FIVE.is_dir():
+        pytest.skip(f"needs the five-celebrities photos at {FIVE}")
+    return FIVE
+
+
+def box_close(box: tuple[float, ...], expected: tuple[float, ...], tolerance: float) -> bool:
+    return bool(np.all(np.abs(np.subtract(box, expected)) <= tolerance))

@@ -1,0 +1,92 @@
+"""python -m engine as an admin runs it: text, --json, folders, --out, with and without a model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.classifier import Classifier, Head
+from engine.pipeline import Pipeline
+from tests.conftest import ROOT, encode
+
+
+def run_cli(*args: object, model: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LOOKALIKE_MODEL": str(model), "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, astronaut, hopper, no_face) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    (folder / "nested").mkdir()
+    (folder / "astronaut.png").write_bytes(encode(astronaut))
+    (folder / "nested" / "hopper.webp").write_bytes(encode(hopper, "WEBP"))
+    (folder / "coffee.jpg").write_bytes(encode(no_face, "JPEG"))
+    (folder / "notes.txt").write_text("not a photo")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def two_person_model(tmp_path_factory, pipeline: Pipeline, astronaut, hopper) -> Path:
+    """A model whose two classes are the astronaut and Grace Hopper themselves."""
+    centroids = np.stack([pipeline.embed_faces([p])[0][0][1] for p in (astronaut, hopper)])
+    head = Head(128, 2)
+    with torch.no_grad():
+        head.net[-1].weight.copy_(torch.from_numpy(centroids) * 30)
+        head.net[-1].bias.zero_()
+    stem = tmp_path_factory.mktemp("model") / "two"
+    Classifier(head, ["Eileen_Collins", "Grace_Hopper"], "dlib", 128, centroids).save(stem)
+    return stem
+
+
+def test_json_lines_for_a_folder_without_a_model(photos: Path, tmp_path: Path) -> None:
+    done = run_cli(photos, "--json", "--embeddings", model=tmp_path / "none")
+    assert done.returncode == 0, done.stderr
+    assert "faces and embeddings only" in done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    by_name = {Path(line["file"]).name: line for line in lines}
+    assert set(by_name) == {"astronaut.png", "hopper.webp", "coffee.jpg"}  # notes.txt skipped
+    assert by_name["coffee.jpg"]["faces"] == []
+    face = by_name["hopper.webp"]["faces"][0]
+    assert len(face["box"]) == 4 and face["score"] > 0.99 and face["top_k"] == []
+    assert len(face["embedding"]) == 128
+    assert all(line["error"] is None for line in lines)
+
+
+def test_text_output_with_a_model_and_an_annotated_photo(
+    photos: Path, two_person_model: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "annotated.jpg"
+    done = run_cli(photos / "astronaut.png", "--top-k", "2", "--out", out, model=two_person_model)
+    assert done.returncode == 0, done.stderr
+    assert "1 face" in done.stdout
+    assert "1. Eileen Collins" in done.stdout and "2. Grace Hopper" in done.stdout
+    with Image.open(out) as annotated:
+        assert annotated.size == (512, 512)
+
+
+def test_a_text_file_named_jpg_is_an_error_line_not_a_crash(tmp_path: Path, photos: Path) -> None:
+    fake = tmp_path / "holiday.jpg"
+    fake.write_text("Dear diary")
+    done = run_cli(fake, photos / "astronaut.png", "--json", model=tmp_path / "none")
+    assert done.returncode == 0
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["error"]["code"] == "unsupported_image" and first["faces"] == []
+    assert second["error"] is None
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,90 @@
+"""Engine: the async facade, on real photos; the event loop keeps running meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from PIL import Image
+
+from engine.config import Settings
+from engine.engine import Engine
+from engine.errors import CorruptImage, TooManyPixels, UnsupportedImage
+from tests.conftest import HOPPER_BOX, box_close, encode
+from tests.test_images import png_claiming
+
+
+@pytest.fixture(scope="module")
+def engine(settings: Settings) -> Engine:
+    engine = Engine(settings)
+    engine.pipeline.load()
+    return engine
+
+
+async def test_lookalike_without_a_model_gives_faces_and_embeddings(
+    engine: Engine, hopper_jpg: bytes
+) -> None:
+    result = await engine.lookalike(hopper_jpg)
+    assert not result.model_available
+    (face,) = result.faces
+    assert face.predictions == ()
+    assert face.embedding.shape == (128,)
+    assert box_close(face.face.box, HOPPER_BOX, tolerance=20)
+
+
+async def test_render_gives_an_annotated_jpeg(engine: Engine, group_photo: Image.Image) -> None:
+    result = await engine.lookalike(encode(group_photo, "JPEG"), render=True)
+    assert len(result.faces) == 3
+    assert result.annotated is not None and result.annotated[:3] == b"\xff\xd8\xff"
+    assert result.collage is None  # no model, no reference photos
+
+
+async def test_each_bad_input_gets_its_typed_error(engine: Engine, hopper: Image.Image) -> None:
+    jpeg = encode(hopper, "JPEG")
+    cases = {
+        "truncated": (jpeg[: len(jpeg) // 3], CorruptImage),
+        "corrupt": (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, CorruptImage),
+        "bomb": (png_claiming(30000, 30000), TooManyPixels),
+        "text renamed .jpg": (b"Dear diary,\nthis is not a photo.\n", UnsupportedImage),
+    }
+    for name, (data, error) in cases.items():
+        with pytest.raises(error):
+            await engine.lookalike(data)
+        assert name
+
+
+async def test_no_face_several_faces_and_animated_gif(
+    engine: Engine, no_face: Image.Image, group_photo: Image.Image, hopper: Image.Image
+) -> None:
+    assert (await engine.lookalike(encode(no_face, "JPEG"))).faces == ()
+    assert len((await engine.lookalike(encode(group_photo, "PNG"))).faces) == 3
+    frames = [hopper, Image.new("RGB", hopper.size, "black")]
+    gif = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=50)
+    assert len((await engine.lookalike(gif)).faces) == 1  # the first frame
+
+
+async def test_the_event_loop_keeps_ticking_while_a_photo_is_processed(
+    engine: Engine, hopper: Image.Image
+) -> None:
+    big = encode(hopper.resize((1280, 1500)), "JPEG", quality=90)
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        for _ in range(3):
+            result = await engine.lookalike(big, render=True)
+            assert len(result.faces) == 1
+    finally:
+        ticker.cancel()
+    assert len(gaps) > 10
+    # A 10 ms sleep that waits for more than 60 ms means the loop was blocked.
+    assert max(gaps) < 0.06, f"the loop stalled for {max(gaps) * 1000:.0f} ms"
