@@ -68,6 +68,38 @@ class Settings:
         "LOOKALIKE_MIN_FACE_SCORE", 0.9, "Smallest detector confidence for a face, 0 to 1."
     )
     top_k: int = setting("LOOKALIKE_TOP_K", 3, "Celebrities listed for each face.")
+    db: Path = setting(
+        "LOOKALIKE_DB", Path("run/data/lookalike.sqlite3"), "The SQLite database file."
+    )
+    calibration: Path = setting(
+        "LOOKALIKE_CALIBRATION",
+        Path("run/models/calibration.json"),
+        "Match thresholds per embedder, written by `python -m training calibrate`.",
+    )
+    match_threshold: float | None = setting(
+        "LOOKALIKE_MATCH_THRESHOLD",
+        None,
+        "Cosine similarity whoami needs to name someone. Empty: the calibrated value.",
+    )
+    match_margin: float | None = setting(
+        "LOOKALIKE_MATCH_MARGIN",
+        None,
+        "How far the best person must lead the next one. Empty: the calibrated value.",
+    )
+    register_limit: int = setting(
+        "LOOKALIKE_REGISTER_LIMIT", 5, "Most photos a person may register in one chat."
+    )
+    register_min_face: int = setting(
+        "LOOKALIKE_REGISTER_MIN_FACE", 60, "Smallest face accepted for registration, in pixels."
+    )
+    min_sharpness: float = setting(
+        "LOOKALIKE_MIN_SHARPNESS",
+        8.0,
+        "Least sharpness (variance of the Laplacian of the aligned face) for registration.",
+    )
+    retention_days: int = setting(
+        "LOOKALIKE_RETENTION_DAYS", 365, "Registrations unused for this many days are deleted."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> Settings:

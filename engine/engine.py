@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+import sqlite3
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
+import numpy as np
+
+from engine import calibration
 from engine.config import Settings
-from engine.pipeline import PhotoResult, Pipeline
+from engine.db import Database, DatabaseError
+from engine.errors import StorageUnavailable
+from engine.faces import Face
+from engine.pipeline import THOROUGH, PhotoResult, Pipeline
+from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +34,22 @@ class Engine:
     release the GIL while they compute), so the event loop keeps serving.
     """
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, *, pipeline: Pipeline | None = None
+    ) -> None:
         self.settings = settings or Settings.from_env()
-        self.pipeline = Pipeline(self.settings)
+        # A pipeline may be shared by engines with the same model settings (tests do).
+        self.pipeline = pipeline or Pipeline(self.settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-model")
+        self.db = Database(self.settings.db)
+        embedder = self.pipeline.embedder
+        self.registry = Registry(
+            self.db,
+            embedder=embedder.name,
+            dim=embedder.dim,
+            policy=calibration.policy(self.settings, embedder.name),
+            limit=self.settings.register_limit,
+        )
 
     async def _run(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
@@ -37,7 +58,10 @@ class Engine:
         )
 
     async def start(self) -> None:
-        """Load the models now, so that the first request does not wait for them."""
+        """Open the database, expire stale registrations, and load the models now."""
+        async with self._storage():
+            await self.db.open()
+            await self.registry.expire(self.settings.retention_days)
         await self._run(self.pipeline.load)
         model = self.pipeline.classifier
         log.info(
@@ -49,6 +73,7 @@ class Engine:
 
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        await self.db.close()
 
     async def __aenter__(self) -> Engine:
         await self.start()
@@ -89,3 +114,65 @@ class Engine:
         photo = self.pipeline.decode(data)
         result = self.pipeline.lookalike_many([photo], top_k)[0]
         return self.pipeline.render(photo, result) if render else result
+
+    # --- the registry ------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _storage(self) -> AsyncIterator[None]:
+        """Turn database failures (locked, read-only, full, damaged) into one friendly error."""
+        try:
+            yield
+        except (sqlite3.Error, DatabaseError, OSError) as exc:
+            log.error("database unavailable: %s", exc)
+            raise StorageUnavailable() from exc
+
+    async def register(self, scope: str, person: Person, image: bytes) -> RegisterResult:
+        """Store the face in ``image`` for ``person`` in ``scope``. The caller has their consent.
+
+        Only the embedding is kept, never the photo.
+
+        Raises:
+            engine.errors.ImageError, NoFaceFound, TooManyFaces, FaceTooSmall,
+            FaceTooBlurry, DuplicateFace, RegistrationLimit, StorageUnavailable.
+        """
+        face, vector = await self._run(self._enrol, image)
+        async with self._storage():
+            return await self.registry.add(scope, person, vector, face)
+
+    def _enrol(self, data: bytes) -> tuple[Face, np.ndarray]:
+        return self.pipeline.enrol(self.pipeline.decode(data))
+
+    async def whoami(self, scope: str, image: bytes) -> tuple[Match | Unknown, ...]:
+        """Each face in ``image``, recognised among the people registered in ``scope`` only."""
+        found = await self._run(self._faces_for_matching, image)
+        if not found:
+            return ()
+        faces = [face for face, _ in found]
+        vectors = np.stack([vector for _, vector in found])
+        async with self._storage():
+            return tuple(await self.registry.match(scope, faces, vectors))
+
+    def _faces_for_matching(self, data: bytes) -> list[tuple[Face, np.ndarray]]:
+        return self.pipeline.embed_faces([self.pipeline.decode(data)], THOROUGH)[0]
+
+    async def forget(self, person: Person, scope: str | None = None) -> ForgetResult:
+        """Erase the person's registrations in ``scope``, or everything about them when None."""
+        async with self._storage():
+            return await self.registry.forget(person.platform, person.user_id, scope)
+
+    async def export(self, person: Person) -> dict[str, object]:
+        """Everything the bot holds about ``person``, for them to read."""
+        async with self._storage():
+            return await self.registry.export(person.platform, person.user_id)
+
+    async def language(self, person: Person) -> str | None:
+        async with self._storage():
+            return await self.registry.language(person.platform, person.user_id)
+
+    async def set_language(self, person: Person, language: str) -> None:
+        async with self._storage():
+            await self.registry.set_language(person, language)
+
+    async def stats(self) -> dict[str, int]:
+        async with self._storage():
+            return await self.registry.stats()

@@ -75,6 +75,29 @@ class FaceTooBlurry(FaceError):
     default_message = "The face is too blurry. Please send a sharper photo."
 
 
+# --- registry ---------------------------------------------------------------
+
+
+class RegistryError(LookalikeError):
+    code = "registry"
+    default_message = "That registration could not be made."
+
+
+class DuplicateFace(RegistryError):
+    code = "duplicate_face"
+    default_message = "That face is already registered here as someone else."
+
+
+class RegistrationLimit(RegistryError):
+    code = "registration_limit"
+    default_message = "You already have {limit} photos registered here, the most allowed."
+
+
+class StorageUnavailable(LookalikeError):
+    code = "storage_unavailable"
+    default_message = "I cannot save anything right now. Nothing was lost; please try again later."
+
+
 # --- models -----------------------------------------------------------------
 
 

@@ -1,0 +1,212 @@
+"""Registration, recognition and erasure, on real photos and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytest_asyncio
+from PIL import Image, ImageFilter
+
+from engine.db import MIGRATIONS, Database, DatabaseError
+from engine.embedders import normalise
+from engine.engine import Engine
+from engine.errors import (
+    DuplicateFace,
+    FaceTooBlurry,
+    FaceTooSmall,
+    NoFaceFound,
+    RegistrationLimit,
+    TooManyFaces,
+)
+from engine.faces import Face
+from engine.gallery import MatchPolicy
+from engine.pipeline import Pipeline
+from engine.registry import Match, Person, Registry, Unknown
+from tests.conftest import encode
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ALICE = Person("telegram", "1001", "Alice", "en")
+BOB = Person("telegram", "1002", "Bob", "es")
+CHAT = "telegram:-500"
+OTHER_CHAT = "telegram:-600"
+FACE = Face((0, 0, 100, 100), 1.0, ())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def engine(tmp_path_factory, pipeline: Pipeline):
+    settings = dataclasses.replace(
+        pipeline.settings, db=tmp_path_factory.mktemp("db") / "lookalike.sqlite3"
+    )
+    engine = Engine(settings, pipeline=pipeline)
+    await engine.start()
+    yield engine
+    await engine.db.close()
+
+
+async def test_register_then_recognise_only_in_that_chat(
+    engine: Engine, astronaut_png: bytes, hopper_jpg: bytes
+) -> None:
+    result = await engine.register(CHAT, ALICE, astronaut_png)
+    assert result.photos == 1 and result.limit == 5
+    (match,) = await engine.whoami(CHAT, astronaut_png)
+    assert isinstance(match, Match) and match.person.display_name == "Alice"
+    (stranger,) = await engine.whoami(CHAT, hopper_jpg)
+    assert isinstance(stranger, Unknown)
+    (elsewhere,) = await engine.whoami(OTHER_CHAT, astronaut_png)
+    assert isinstance(elsewhere, Unknown) and elsewhere.best_similarity is None
+
+
+async def test_copies_of_a_registered_face_are_recognised(
+    engine: Engine, hopper: Image.Image
+) -> None:
+    await engine.register(CHAT, BOB, encode(hopper, "JPEG"))
+    mirrored = hopper.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((400, 469))
+    (match,) = await engine.whoami(CHAT, encode(mirrored, "WEBP"))
+    assert isinstance(match, Match) and match.person.user_id == "1002"
+
+
+async def test_refusals(engine: Engine, astronaut: Image.Image, group_photo, no_face) -> None:
+    refusals = {
+        NoFaceFound: encode(no_face, "JPEG"),
+        TooManyFaces: encode(group_photo, "JPEG"),
+        FaceTooSmall: encode(astronaut.resize((200, 200)), "PNG"),  # a 35 px face
+        FaceTooBlurry: encode(astronaut.filter(ImageFilter.GaussianBlur(3)), "PNG"),
+    }
+    carol = Person("telegram", "1003", "Carol")
+    for error, photo in refusals.items():
+        with pytest.raises(error):
+            await engine.register(CHAT, carol, photo)
+    # The astronaut is Alice's here: nobody else may register that face.
+    with pytest.raises(DuplicateFace):
+        await engine.register(CHAT, carol, encode(astronaut, "PNG"))
+
+
+async def test_photo_limit(engine: Engine, astronaut: Image.Image) -> None:
+    dave = Person("discord", "77", "Dave")
+    for size in (512, 480, 450, 420, 400):
+        await engine.register("discord:9", dave, encode(astronaut.resize((size, size)), "PNG"))
+    with pytest.raises(RegistrationLimit, match="5 photos"):
+        await engine.register("discord:9", dave, encode(astronaut, "PNG"))
+
+
+async def test_forget_erases_the_file_and_memory(engine: Engine, astronaut: Image.Image) -> None:
+    erin = Person("telegram", "2001", "Erin")
+    photo = encode(astronaut.resize((470, 470)), "JPEG")  # Erin's own bytes, not Alice's
+    await engine.register("telegram:-700", erin, photo)
+    await engine.register("telegram:-701", erin, photo)
+    exported = await engine.export(erin)
+    assert exported["person"]["display_name"] == "Erin"
+    assert len(exported["registrations"][0]["embeddings"][0]["vector"]) == 128
+    (row,) = await engine.db.fetchall(
+        "SELECT vector FROM embeddings e JOIN registrations r ON r.id = e.registration_id"
+        " JOIN people p ON p.id = r.person_id WHERE p.user_id = '2001' LIMIT 1"
+    )
+    needle = row[0][:64]  # the stored bytes, exactly
+    gallery = await engine.registry.gallery("telegram:-700")
+    assert len(gallery) == 1
+
+    forgotten = await engine.forget(erin, scope="telegram:-700")
+    assert forgotten.scopes == ("telegram:-700",) and not forgotten.person_deleted
+    assert len(gallery) == 0
+    (match,) = await engine.whoami("telegram:-701", photo)
+    assert isinstance(match, Match)
+
+    everything = await engine.forget(erin)
+    assert everything.scopes == ("telegram:-701",) and everything.person_deleted
+    assert (await engine.export(erin)) == {"person": None, "registrations": []}
+    raw = b"".join(
+        p.read_bytes() for p in engine.settings.db.parent.glob(engine.settings.db.name + "*")
+    )
+    assert needle not in raw
+    assert not any((g.people == 0).all() and len(g) for g in engine.registry._galleries.values())
+
+
+async def test_forget_someone_unknown(engine: Engine) -> None:
+    result = await engine.forget(Person("telegram", "nobody"))
+    assert not result.anything
+
+
+async def test_retention_expires_unused_registrations(engine: Engine, hopper_jpg: bytes) -> None:
+    frank = Person("telegram", "3001", "Frank")
+    await engine.register("telegram:-800", frank, hopper_jpg)
+    async with engine.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE registrations SET last_used_at = '2000-01-01T00:00:00+00:00'"
+            " WHERE scope = 'telegram:-800'"
+        )
+    assert await engine.registry.expire(365) == 1
+    (nobody,) = await engine.whoami("telegram:-800", hopper_jpg)
+    assert isinstance(nobody, Unknown)
+
+
+async def test_language_is_kept_and_forgotten(engine: Engine) -> None:
+    grace = Person("discord", "5", "Grace")
+    assert await engine.language(grace) is None
+    await engine.set_language(grace, "es")
+    assert await engine.language(grace) == "es"
+    await engine.forget(grace)
+    assert await engine.language(grace) is None
+
+
+# --- the registry alone, with synthetic embeddings -----------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def registry(tmp_path: Path):
+    db = Database(tmp_path / "r.sqlite3")
+    await db.open()
+    yield Registry(db, embedder="dlib", dim=8, policy=MatchPolicy(0.95), limit=5)
+    await db.close()
+
+
+async def test_one_hundred_concurrent_tasks(registry: Registry) -> None:
+    rng = np.random.default_rng(1)
+    vectors = normalise(rng.normal(size=(50, 8)))
+
+    async def register(i: int) -> None:
+        person = Person("telegram", str(i), f"P{i}")
+        await registry.add("telegram:1", person, vectors[i], FACE)
+
+    async def whoami(i: int) -> None:
+        await registry.match("telegram:1", [FACE], vectors[i : i + 1])
+
+    tasks = [register(i) for i in range(50)] + [whoami(i) for i in range(50)]
+    order = rng.permutation(len(tasks))
+    await asyncio.gather(*(tasks[i] for i in order))
+    assert (await registry.stats())["embeddings"] == 50
+    assert len(await registry.gallery("telegram:1")) == 50
+    results = await registry.match("telegram:1", [FACE] * 50, vectors)
+    assert [r.person.user_id for r in results] == [str(i) for i in range(50)]
+    assert await registry.db.integrity_check() == "ok"
+
+
+async def test_the_limit_holds_under_concurrency(registry: Registry) -> None:
+    rng = np.random.default_rng(2)
+    person = Person("discord", "9", "Nine")
+    outcomes = await asyncio.gather(
+        *(registry.add("discord:2", person, normalise(rng.normal(size=8)), FACE) for _ in range(9)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 5
+    assert all(isinstance(o, RegistrationLimit) for o in outcomes if isinstance(o, Exception))
+
+
+async def test_schema_is_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    db = Database(path)
+    await db.open()
+    assert (await db.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS)
+    assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+    assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+    assert (await db.fetchone("PRAGMA secure_delete"))[0] == 1
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(DatabaseError, match="newer"):
+        await Database(path).open()
