@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format env-example clean
 
 run: $(STAMP)
 	$(PY) -m bot
@@ -23,6 +23,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
+
+env-example: $(STAMP)
+	$(PY) -c "from bot.config import SECTIONS as S; from engine.config import render_example as r; print(r(S), end='')" > .env.example
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

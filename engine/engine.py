@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Similarities to a class centroid between these give 0% to 100% resemblance,
+# unless the model records its own scale (``similarity_scale`` in NAME.json).
+DEFAULT_SCALE = (0.80, 0.95)
+
 
 class Engine:
     """One per process, shared by every adapter.
@@ -85,6 +89,17 @@ class Engine:
     @property
     def model_available(self) -> bool:
         return self.pipeline.classifier is not None
+
+    def resemblance(self, similarity: float) -> int:
+        """A face's similarity to a celebrity as a 0-100 resemblance score.
+
+        100 means as close as the celebrity's own photos usually are; a stranger's
+        best match usually lands in the lower half.
+        """
+        model = self.pipeline.classifier
+        scale = model.info.get("similarity_scale") if model else None
+        low, high = (float(scale["low"]), float(scale["high"])) if scale else DEFAULT_SCALE
+        return round(100 * min(1.0, max(0.0, (similarity - low) / max(high - low, 1e-6))))
 
     async def reload_model(self) -> bool:
         """Load the celebrity model from disk now, between requests; True if one is loaded.

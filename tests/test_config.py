@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Settings, documented, load
+from bot.config import SECTIONS, BotSettings
+from engine.config import Settings, documented, load, render_example
 from tests.conftest import ROOT
 
-SETTINGS_CLASSES = [Settings]
+SETTINGS_CLASSES: dict[str, type] = SECTIONS
 
 
 def example_values() -> dict[str, str]:
@@ -22,12 +23,17 @@ def example_values() -> dict[str, str]:
     return values
 
 
-@pytest.mark.parametrize("cls", SETTINGS_CLASSES)
+@pytest.mark.parametrize("cls", SETTINGS_CLASSES.values())
 def test_env_example_documents_every_setting_with_its_default(cls: type) -> None:
     example = example_values()
     for name, default, _ in documented(cls):
         assert name in example, f"{name} is missing from .env.example"
         assert example[name] == default, f"{name}: .env.example says {example[name]!r}"
+
+
+def test_env_example_is_generated_from_the_code() -> None:
+    expected = render_example(SETTINGS_CLASSES)
+    assert (ROOT / ".env.example").read_text() == expected, "run `make env-example`"
 
 
 def test_values_are_parsed_and_empty_means_default(tmp_path: Path) -> None:
@@ -60,3 +66,9 @@ def test_tuples_and_booleans(tmp_path: Path) -> None:
     assert parsed == Example(ids=(1, 2, 3), on=True)
     with pytest.raises(ValueError, match="ON"):
         load(Example, {"ON": "maybe"}, dotenv=tmp_path / "none")
+
+
+def test_admins_by_id_or_platform_and_id(tmp_path: Path) -> None:
+    settings = BotSettings.from_env({"ADMIN_IDS": "42, telegram:7"}, dotenv=tmp_path / "none")
+    assert settings.is_admin("discord", "42") and settings.is_admin("telegram", "7")
+    assert not settings.is_admin("discord", "7")

@@ -1,0 +1,126 @@
+"""Builds the settings, one Engine and one Conversation, and runs the chosen adapters together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import BotSettings
+from bot.conversation import Conversation
+from bot.core import Adapter, Plugin
+from engine.config import Settings
+from engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+PLATFORMS = ("telegram", "discord", "shell")
+
+
+class Redactor(logging.Filter):
+    """Replaces secrets in every log record: HTTP libraries log URLs with the bot token in them."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in self.secrets):
+                for secret in self.secrets:
+                    message = message.replace(secret, "[token]")
+                record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: BotSettings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    redactor = Redactor([settings.telegram_token, settings.discord_token])
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+    # httpx logs every request at INFO, each with the token in its URL.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def choose(requested: Sequence[str], settings: BotSettings) -> tuple[list[str], str | None]:
+    """The platforms to run, and a line saying why when it is the shell by default."""
+    if requested:
+        return list(dict.fromkeys(requested)), None
+    chosen = [
+        name
+        for name, token in (
+            ("telegram", settings.telegram_token),
+            ("discord", settings.discord_token),
+        )
+        if token
+    ]
+    if chosen:
+        return chosen, None
+    return ["shell"], "No TELEGRAM_TOKEN or DISCORD_TOKEN is set, so here is the local shell."
+
+
+async def run(
+    platforms: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    bot_settings: BotSettings | None = None,
+    shell_json: bool = False,
+    shell_out: Path | None = None,
+) -> None:
+    """Start one Engine, then every adapter in ``platforms`` in this event loop, until
+    they all stop (the shell at the end of its input) or the process is interrupted."""
+    bot_settings = bot_settings or BotSettings.from_env()
+    engine = Engine(settings)
+    await engine.start()
+    clock = None
+    if list(platforms) == ["shell"]:
+        from bot.shell import VirtualClock
+
+        clock = VirtualClock()
+    conversation = Conversation(engine, bot_settings, clock=clock.time if clock else None)
+    adapters = [
+        make_adapter(name, conversation, bot_settings, clock, shell_json, shell_out)
+        for name in platforms
+    ]
+    plugins: list[Plugin] = []  # features that speak on their own attach to every adapter
+    try:
+        for plugin in plugins:
+            for adapter in adapters:
+                await plugin.attach(adapter.platform, adapter.send, adapter.scheduler)
+        await asyncio.gather(*(adapter.run() for adapter in adapters))
+    finally:
+        await engine.close()
+
+
+def make_adapter(
+    name: str,
+    conversation: Conversation,
+    settings: BotSettings,
+    clock: object,
+    shell_json: bool,
+    shell_out: Path | None,
+) -> Adapter:
+    """The adapter for a platform; each platform's library is imported only when used."""
+    if name == "telegram":
+        from bot.telegram_bot import TelegramAdapter
+
+        return TelegramAdapter(conversation, settings)
+    if name == "discord":
+        from bot.discord_bot import DiscordAdapter
+
+        return DiscordAdapter(conversation, settings)
+    if name == "shell":
+        from bot.shell import Shell, VirtualClock
+
+        return Shell(
+            conversation,
+            shell_out or settings.shell_out,
+            as_json=shell_json,
+            clock=clock if isinstance(clock, VirtualClock) else None,
+        )
+    raise ValueError(f"unknown platform {name!r}; choose from {', '.join(PLATFORMS)}")

@@ -1,0 +1,78 @@
+"""The bots' settings: tokens, servers, limits and admins, from the environment and .env."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from engine.config import Settings, load, setting
+
+
+@dataclasses.dataclass(frozen=True)
+class BotSettings:
+    """What the adapters need to know. Secrets here are never logged or echoed."""
+
+    telegram_token: str = setting(
+        "TELEGRAM_TOKEN", "", "Telegram bot token from @BotFather. Empty: no Telegram."
+    )
+    telegram_base_url: str = setting(
+        "TELEGRAM_BASE_URL",
+        "https://api.telegram.org/bot",
+        "Bot API server (python-telegram-bot's base_url), e.g. a local Bot API server.",
+    )
+    telegram_base_file_url: str = setting(
+        "TELEGRAM_BASE_FILE_URL",
+        "https://api.telegram.org/file/bot",
+        "Bot API file server (python-telegram-bot's base_file_url).",
+    )
+    telegram_webhook_url: str = setting(
+        "TELEGRAM_WEBHOOK_URL",
+        "",
+        "Public HTTPS URL for webhook mode. Empty: long polling, which needs no public address.",
+    )
+    telegram_webhook_port: int = setting(
+        "TELEGRAM_WEBHOOK_PORT", 8443, "Local port the webhook server listens on."
+    )
+    discord_token: str = setting("DISCORD_TOKEN", "", "Discord bot token. Empty: no Discord.")
+    discord_guild_id: int = setting(
+        "DISCORD_GUILD_ID",
+        0,
+        "Sync slash commands to this server only (instant, for development). 0: globally.",
+    )
+    discord_message_content: bool = setting(
+        "DISCORD_MESSAGE_CONTENT",
+        False,
+        "Ask Discord for the privileged message content intent (photos sent without a command).",
+    )
+    admin_ids: tuple[str, ...] = setting(
+        "ADMIN_IDS",
+        (),
+        "Admins, comma-separated: a user id on any platform, or platform:id (telegram:123).",
+    )
+    rate_limit_photos: int = setting(
+        "RATE_LIMIT_PHOTOS", 10, "Photos one user may send per RATE_LIMIT_SECONDS."
+    )
+    rate_limit_seconds: int = setting("RATE_LIMIT_SECONDS", 60, "The rate limit's window.")
+    consent_timeout: int = setting(
+        "CONSENT_TIMEOUT", 300, "Seconds a consent question or a wait for a photo stays open."
+    )
+    game_round_seconds: int = setting(
+        "GAME_ROUND_SECONDS", 60, "How long a lookalike game round takes photos."
+    )
+    game_min_players: int = setting(
+        "GAME_MIN_PLAYERS", 2, "Players a round needs for a winner to be declared."
+    )
+    shell_out: Path = setting(
+        "SHELL_OUT", Path("run/shell"), "Where the local shell writes the pictures it replies with."
+    )
+    log_level: str = setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+
+    @classmethod
+    def from_env(cls, env=None, dotenv=None) -> BotSettings:
+        return load(cls, env, dotenv)
+
+    def is_admin(self, platform: str, user_id: str) -> bool:
+        return user_id in self.admin_ids or f"{platform}:{user_id}" in self.admin_ids
+
+
+SECTIONS: dict[str, type] = {"engine": Settings, "bot": BotSettings}

@@ -1,0 +1,209 @@
+"""A fake Telegram Bot API server (aiohttp) on 127.0.0.1: scripted updates in, calls recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+BOT_ID = 4242
+BOT_USERNAME = "LookalikeTestBot"
+
+
+class FakeTelegram:
+    """Serves getUpdates from a queue, getFile and file downloads, and records what the bot sends.
+
+    Every request is answered as the Bot API would, shaped closely enough for
+    python-telegram-bot to parse. ``calls`` holds (method, params) in arrival order.
+    """
+
+    def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
+        self.token = token
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.files: dict[str, bytes] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._new = asyncio.Event()
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._file_ids = itertools.count(1)
+        self.changed = asyncio.Event()
+        self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer first
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- server -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=64 * 2**20)
+        app.router.add_post("/bot{token}/{method}", self._api)
+        app.router.add_get("/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/file/bot"
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["path"])
+        if data is None:
+            return web.Response(status=404)
+        return web.Response(body=data, content_type="application/octet-stream")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}
+            )
+        method = request.match_info["method"]
+        params = await self._params(request)
+        statuses = self.failures.get(method)
+        if statuses:
+            status = statuses.pop(0)
+            self.calls.append((f"{method}!{status}", params))
+            if status == 429:
+                body = {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": "Too Many Requests: retry after 1",
+                    "parameters": {"retry_after": 1},
+                }
+            else:
+                body = {"ok": False, "error_code": status, "description": "Internal Server Error"}
+            return web.json_response(body, status=status)
+        if method == "getUpdates":
+            return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        self.calls.append((method, params))
+        self.changed.set()
+        handler: Callable[[dict[str, Any]], Any] = getattr(self, f"_{method}", self._message)
+        return web.json_response({"ok": True, "result": handler(params)})
+
+    @staticmethod
+    async def _params(request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            return dict(await request.json())
+        form = await request.post()
+        params: dict[str, Any] = {}
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                params[key] = {"filename": value.filename, "bytes": value.file.read()}
+            else:
+                try:
+                    params[key] = json.loads(value)
+                except ValueError:
+                    params[key] = value
+        return params
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates:
+            self._new.clear()
+            timeout = min(float(params.get("timeout") or 0), 1.0)
+            try:
+                await asyncio.wait_for(self._new.wait(), timeout)
+            except TimeoutError:
+                return []
+        return list(self._updates)
+
+    # --- Bot API methods -------------------------------------------------------------------
+
+    def _getMe(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": BOT_ID,
+            "is_bot": True,
+            "first_name": "Lookalike",
+            "username": BOT_USERNAME,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params["file_id"])
+        return {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_size": len(self.files[file_id]),
+            "file_path": file_id,
+        }
+
+    def _message(self, params: dict[str, Any]) -> Any:
+        if params.get("chat_id") is None:
+            return True  # setMyCommands, answerCallbackQuery, deleteWebhook, sendChatAction...
+        return self.message(int(params["chat_id"]), sender=self._getMe({}), text=params.get("text"))
+
+    def _sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            self.message(int(params["chat_id"]), sender=self._getMe({})) for _ in params["media"]
+        ]
+
+    def _sendChatAction(self, params: dict[str, Any]) -> bool:
+        return True
+
+    def _editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
+        return True
+
+    # --- building updates --------------------------------------------------------------------
+
+    def message(
+        self, chat_id: int, sender: dict[str, Any], text: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        chat_type = "private" if chat_id > 0 else "supergroup"
+        chat = {"id": chat_id, "type": chat_type}
+        if chat_type != "private":
+            chat["title"] = "Test group"
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": sender,
+            **fields,
+        }
+        if text is not None:
+            message["text"] = text
+        return message
+
+    def push(self, **update: Any) -> dict[str, Any]:
+        update = {"update_id": next(self._update_ids), **update}
+        self._updates.append(update)
+        self._new.set()
+        return update
+
+    def add_file(self, data: bytes) -> str:
+        file_id = f"file{next(self._file_ids)}"
+        self.files[file_id] = data
+        return file_id
+
+
+def user(user_id: int, name: str, language: str = "en") -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": name, "language_code": language}
+
+
+def photo_sizes(file_id: str, size: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "width": 512,
+            "height": 512,
+            "file_size": size,
+        }
+    ]
