@@ -154,6 +154,26 @@ def _parse(hint: Any, raw: str) -> Any:
     return hint(raw)
 
 
+def render_example(sections: dict[str, type]) -> str:
+    """The text of .env.example: every setting of each class, with its help and default."""
+    import textwrap
+
+    lines = [
+        "# lookalike's settings, each with its default. Copy this file to .env and change what",
+        "# you need; variables set in the environment win over .env. Empty means the default.",
+        "# Generated from the code by `make env-example`; a test keeps the two in step.",
+    ]
+    for title, cls in sections.items():
+        lines += ["", f"# --- {title} ---"]
+        for name, default, help_text in documented(cls):
+            lines += [
+                "",
+                *("# " + line for line in textwrap.wrap(help_text, 88)),
+                f"{name}={default}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
 def documented(cls: type) -> list[tuple[str, str, str]]:
     """(variable, default as written in .env, help) for each setting of ``cls``."""
     rows = []
