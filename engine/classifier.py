@@ -69,7 +69,8 @@ def display_name(label: str) -> str:
     return label.replace("_", " ").strip()
 
 
-def _file_name(label: str) -> str:
+def gallery_file_name(label: str) -> str:
+    """The file name of a class's reference photo in NAME.gallery/."""
     return re.sub(r"[^\w.-]+", "_", label).strip("._") or "class"
 
 
@@ -145,7 +146,7 @@ class Classifier:
             return None
         for label in self.classes:
             if name in (label, display_name(label)):
-                path = self.gallery / f"{_file_name(label)}.jpg"
+                path = self.gallery / f"{gallery_file_name(label)}.jpg"
                 return path if path.is_file() else None
         return None
 
@@ -224,6 +225,9 @@ def atomic_write(path: Path, write: Any) -> None:
     """Write a file through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    # mkstemp makes the file private (0600); models and plots are no secret, and a
+    # bot running as another user must be able to read them.
+    os.fchmod(fd, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

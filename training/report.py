@@ -1,0 +1,144 @@
+"""What training leaves beside the model: the report, its plots and the reference gallery."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from engine import images, render
+from engine.classifier import atomic_write, gallery_file_name
+from engine.faces import Face
+
+log = logging.getLogger(__name__)
+
+THUMBNAIL = 160
+
+
+def write_json(path: Path, data: Mapping[str, object]) -> None:
+    atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode() + b"\n"))
+
+
+# --- plots ----------------------------------------------------------------------
+
+
+def _pyplot() -> Any:  # matplotlib is optional at run time: plots are a nicety
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed: no plots")
+        return None
+    return plt
+
+
+def plot_curves(history: Sequence[Mapping[str, float]], best_epoch: int, path: Path) -> bool:
+    """Training and validation loss, and validation top-1, per epoch, as a PNG."""
+    plt = _pyplot()
+    if plt is None or not history:
+        return False
+    epochs = [h["epoch"] for h in history]
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=90)
+    loss.plot(epochs, [h["train_loss"] for h in history], label="training")
+    loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    loss.set_yscale("log")
+    loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    accuracy.plot(epochs, [100 * h["val_top1"] for h in history], color="tab:green")
+    accuracy.set(xlabel="epoch", ylabel="%", title="Validation top-1")
+    for axes in (loss, accuracy):
+        axes.axvline(best_epoch, color="grey", linestyle=":", label="kept")
+        axes.grid(alpha=0.3)
+    loss.legend()
+    return _save(figure, plt, path)
+
+
+def plot_confused(pairs: Sequence[Mapping[str, object]], path: Path) -> bool:
+    """The most-confused pairs of classes on the validation photos, as a PNG bar chart."""
+    plt = _pyplot()
+    if plt is None or not pairs:
+        return False
+    pairs = list(pairs)[::-1]
+    names = [f"{p['a']} / {p['b']}".replace("_", " ") for p in pairs]
+    figure, axes = plt.subplots(figsize=(8, 0.32 * len(pairs) + 1.2), dpi=90)
+    axes.barh(names, [float(p["mass"]) for p in pairs], color="tab:orange")  # type: ignore[arg-type]
+    for y, p in enumerate(pairs):
+        if p["errors"]:
+            axes.text(float(p["mass"]), y, f"  {p['errors']} wrong", va="center", fontsize=8)  # type: ignore[arg-type]
+    axes.set(
+        xlabel="probability given to the other class, summed over validation photos",
+        title="Most-confused pairs",
+    )
+    axes.tick_params(axis="y", labelsize=8)
+    return _save(figure, plt, path)
+
+
+def _save(figure: Any, plt: Any, path: Path) -> bool:
+    figure.tight_layout()
+    atomic_write(path, lambda f: figure.savefig(f, format="png"))
+    plt.close(figure)
+    return True
+
+
+# --- gallery --------------------------------------------------------------------
+
+
+def representatives(
+    vectors: np.ndarray, targets: np.ndarray, centroids: np.ndarray
+) -> dict[int, int]:
+    """For each class, the row whose embedding is nearest its centroid: its most typical face."""
+    similarity = (vectors * centroids[targets]).sum(axis=1)
+    best: dict[int, int] = {}
+    for row, target in enumerate(targets):
+        if target not in best or similarity[row] > similarity[best[target]]:
+            best[int(target)] = row
+    return best
+
+
+def write_gallery(
+    folder: Path,
+    classes: Sequence[str],
+    chosen: Mapping[int, tuple[Path, tuple[float, float, float, float]]],
+) -> int:
+    """One JPEG face thumbnail per class, named as Classifier.reference_photo expects.
+
+    The folder is built beside its final place and swapped in whole, so a
+    running bot never sees it half written. Returns the number of thumbnails.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=folder.name + ".", suffix=".tmp"))
+    written = 0
+    try:
+        for index, (path, box) in sorted(chosen.items()):
+            tile = _thumbnail(path, box)
+            if tile is not None:
+                tile.save(scratch / f"{gallery_file_name(classes[index])}.jpg", "JPEG", quality=88)
+                written += 1
+        scratch.chmod(0o755)  # mkdtemp makes it private; the bot may run as another user
+        old = folder.with_name(folder.name + ".old.tmp")
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(scratch, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return written
+
+
+def _thumbnail(path: Path, box: tuple[float, float, float, float]) -> Image.Image | None:
+    try:
+        photo = images.decode(path.read_bytes(), max_bytes=1 << 28, max_pixels=100_000_000)
+    except Exception as exc:  # the photo was readable a moment ago; a gap in the gallery is fine
+        log.warning("no thumbnail from %s: %s", path, exc)
+        return None
+    tile = render.face_crop(photo, Face(box, 1.0, ()), margin=0.3)
+    return tile.resize((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)
