@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -36,12 +37,14 @@ def policy(settings: Settings, embedder: str) -> MatchPolicy:
             float(entry["threshold"]),  # type: ignore[arg-type]
             float(entry.get("margin", 0.0)),  # type: ignore[arg-type]
             str(entry.get("aggregate", "max")),
+            tuple((float(f), float(t)) for f, t in entry.get("tail", [])),  # type: ignore[union-attr]
+            float(entry.get("open_far", 0.01)),  # type: ignore[arg-type]
         )
     else:
         base = FALLBACK.get(embedder, MatchPolicy(0.9, 0.0))
         log.warning("no calibration for %s in %s; using %s", embedder, settings.calibration, base)
-    return MatchPolicy(
-        settings.match_threshold if settings.match_threshold is not None else base.threshold,
-        settings.match_margin if settings.match_margin is not None else base.margin,
-        base.aggregate,
-    )
+    if settings.match_threshold is not None:  # a fixed threshold, whatever the gallery
+        base = dataclasses.replace(base, threshold=settings.match_threshold, tail=())
+    if settings.match_margin is not None:
+        base = dataclasses.replace(base, margin=settings.match_margin)
+    return base

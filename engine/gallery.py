@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 
 import numpy as np
@@ -18,15 +19,35 @@ class MatchPolicy:
         margin: how far the best person must lead the second-best one.
         aggregate: a person's score from their photos: "max", the best photo, or
             "top2", the mean of their two best (one photo counts alone).
+        tail: (false-accept rate, threshold) pairs of one comparison between two
+            strangers, from calibration, most frequent first. With it, the
+            threshold rises with the number of people in a gallery: a stranger
+            compared with n people has about n chances to be taken for one.
+        open_far: the chance, with ``tail``, that a stranger is taken for
+            someone, whatever the size of the gallery.
     """
 
     threshold: float
     margin: float = 0.0
     aggregate: str = "max"
+    tail: tuple[tuple[float, float], ...] = ()
+    open_far: float = 0.01
 
     def __post_init__(self) -> None:
         if self.aggregate not in ("max", "top2"):
             raise ValueError(f"aggregate must be max or top2, not {self.aggregate!r}")
+
+    def threshold_for(self, people: int) -> float:
+        """The threshold for a gallery of ``people`` people: never below ``threshold``."""
+        if not self.tail or people <= 0:
+            return self.threshold
+        far = np.array([f for f, _ in self.tail])
+        thresholds = np.array([t for _, t in self.tail])
+        wanted = np.log10(self.open_far / people)
+        # np.interp needs increasing x: log10(far) ascending, thresholds descending.
+        order = np.argsort(far)
+        fitted = float(np.interp(wanted, np.log10(far[order]), thresholds[order]))
+        return max(self.threshold, fitted)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +61,14 @@ class Candidate:
     person: int
     score: float
     second: float
+    people: int = 1  # people in the gallery when it was asked
 
     @property
     def margin(self) -> float:
         return self.score - self.second
 
     def accepted(self, policy: MatchPolicy) -> bool:
-        return self.score >= policy.threshold and self.margin >= policy.margin
+        return self.score >= policy.threshold_for(self.people) and self.margin >= policy.margin
 
 
 class Gallery:
@@ -61,6 +83,7 @@ class Gallery:
         self._vectors = np.zeros((16, dim), np.float32)
         self._people = np.zeros(16, np.int64)
         self._size = 0
+        self._rows: collections.Counter[int] = collections.Counter()
 
     def __len__(self) -> int:
         return self._size
@@ -92,6 +115,7 @@ class Gallery:
         self._vectors[self._size : needed] = vectors
         self._people[self._size : needed] = people
         self._size = needed
+        self._rows.update(np.asarray(people).tolist())
 
     def remove(self, person: int) -> int:
         """Drop every row of ``person``, zeroing the memory they used; returns how many."""
@@ -104,10 +128,17 @@ class Gallery:
             self._vectors[kept : self._size] = 0.0
             self._people[kept : self._size] = 0
             self._size = kept
+            del self._rows[person]
         return removed
 
     def count(self, person: int) -> int:
-        return int((self.people == person).sum())
+        """How many rows ``person`` has."""
+        return self._rows.get(person, 0)
+
+    @property
+    def people_count(self) -> int:
+        """How many distinct people the gallery holds."""
+        return len(self._rows)
 
     def best(
         self, queries: np.ndarray, policy: MatchPolicy, exclude: int | None = None
@@ -136,7 +167,8 @@ class Gallery:
         # one if it clears the threshold, and whoever comes within the margin of
         # it. Filtering by value rather than sorting keeps a query over a million
         # rows near the cost of the one matrix product.
-        reach = min(policy.threshold, float(scores[top])) - policy.margin - 1e-6
+        threshold = policy.threshold_for(self.people_count)
+        reach = min(threshold, float(scores[top])) - policy.margin - 1e-6
         rows = np.flatnonzero(scores >= reach)
         rows = rows[np.argsort(-scores[rows], kind="stable")]
         contenders: dict[int, float] = {}
@@ -146,7 +178,8 @@ class Gallery:
             contenders = {p: self._top2(scores[people == p]) for p in contenders}
         ranked = sorted(((score, p) for p, score in contenders.items()), reverse=True)
         second = ranked[1][0] if len(ranked) > 1 else -1.0
-        return Candidate(person=ranked[0][1], score=ranked[0][0], second=second)
+        people = self.people_count - (exclude in self._rows)
+        return Candidate(person=ranked[0][1], score=ranked[0][0], second=second, people=people)
 
     @staticmethod
     def _top2(scores: np.ndarray) -> float:

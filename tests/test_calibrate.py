@@ -88,13 +88,15 @@ def test_calibrate_writes_the_threshold_the_engine_reads(lfw: Path, tmp_path: Pa
     result = json.loads(done.stdout)
     assert result["n_pairs"] + result["dropped_pairs"] == 24
     assert 0.8 < result["threshold"] < 1.0 and result["far"] <= 0.001
+    assert result["impostor_comparisons"] > 100 and result["tail"][0][0] == 0.1
     assert Path(result["written"]["plot"]).read_bytes()[:4] == b"\x89PNG"
     written = json.loads(out.read_text())
     assert written["facenet"]["threshold"] == 0.7  # other embedders are kept
     policy = calibration.policy(Settings(calibration=out), "dlib")
     assert policy.threshold == pytest.approx(result["threshold"]) and policy.margin == 0.01
+    assert policy.tail and policy.threshold_for(1000) >= policy.threshold
     overridden = calibration.policy(Settings(calibration=out, match_threshold=0.5), "dlib")
-    assert overridden.threshold == 0.5
+    assert overridden.threshold == 0.5 and overridden.threshold_for(1000) == 0.5
 
 
 def test_calibrate_with_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

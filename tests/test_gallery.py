@@ -71,3 +71,28 @@ def test_many_rows_of_one_person_do_not_hide_the_runner_up() -> None:
 def test_unknown_aggregate_is_refused() -> None:
     with pytest.raises(ValueError):
         MatchPolicy(0.5, aggregate="mean")
+
+
+def test_the_threshold_grows_with_the_gallery() -> None:
+    tail = ((0.01, 0.90), (0.001, 0.93), (0.0001, 0.95), (0.00001, 0.96))
+    policy = MatchPolicy(0.93, tail=tail, open_far=0.01)
+    assert policy.threshold_for(1) == 0.93  # never below the calibrated threshold
+    assert policy.threshold_for(10) == pytest.approx(0.93)
+    assert policy.threshold_for(100) == pytest.approx(0.95)
+    assert 0.95 < policy.threshold_for(300) < 0.96
+    assert policy.threshold_for(10**6) == pytest.approx(0.96)  # the strictest measured
+    assert MatchPolicy(0.93).threshold_for(10**6) == 0.93  # no tail: fixed
+
+
+def test_a_candidate_is_judged_by_its_gallery_size() -> None:
+    tail = ((0.01, 0.90), (0.0001, 0.99))
+    policy = MatchPolicy(0.5, tail=tail, open_far=0.01)
+    small, large = Gallery(2), Gallery(2)
+    small.add(1, unit(1, 0))
+    for person in range(1, 101):
+        large.add(person, unit(1, 0) if person == 1 else unit(0, 1))
+    query = unit(1, 0.15)  # cosine 0.989 with person 1
+    (in_small,) = small.best(query, policy)
+    (in_large,) = large.best(query, policy)
+    assert in_small.accepted(policy) and not in_large.accepted(policy)
+    assert (in_small.people, in_large.people) == (1, 100)

@@ -15,6 +15,7 @@ import numpy as np
 from engine import calibration
 from engine.classifier import atomic_write
 from engine.config import Settings
+from engine.gallery import MatchPolicy
 from engine.pipeline import Pipeline
 from training import lfw
 from training.cache import EmbeddingCache
@@ -46,6 +47,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="pairs to report on (default: pairsDevTest.txt beside --pairs)",
     )
     parser.add_argument("--far", type=float, default=0.001, help="false-accept rate (0.001)")
+    parser.add_argument(
+        "--open-far",
+        type=float,
+        default=0.01,
+        help="chance a stranger is taken for someone, in any gallery (0.01)",
+    )
     parser.add_argument("--margin", type=float, help="margin to write (default: keep)")
     parser.add_argument("--aggregate", choices=("max", "top2"), help="to write (default: keep)")
     parser.add_argument(
@@ -76,6 +83,40 @@ def pair_scores(
         scores.append(float(a @ b))
         same.append(pair.same)
     return np.asarray(scores), np.asarray(same, bool), dropped
+
+
+def impostor_tail(
+    pipeline: Pipeline, pairs: list[lfw.Pair], cache: EmbeddingCache, progress: bool
+) -> tuple[list[tuple[float, float]], int]:
+    """(false-accept rate, threshold) down to one in millions, and the number of comparisons.
+
+    A pair list has too few different-person pairs to measure rare false accepts,
+    so every two photos of different people among the pairs' photos are compared
+    (4.7 million comparisons for pairsDevTrain.txt).
+    """
+    files = sorted({p for pair in pairs for p in (pair.first, pair.second)})
+    entries, _ = embed_files(pipeline, files, cache, progress=progress)
+    kept = [
+        (f.parent.name, e.vector)
+        for f, e in zip(files, entries, strict=True)
+        if e.vector is not None
+    ]
+    names = np.array([name for name, _ in kept])
+    vectors = np.stack([v for _, v in kept])
+    scores = []
+    for start in range(0, len(vectors), 512):  # row blocks: the full matrix is large
+        block = vectors[start : start + 512] @ vectors.T
+        rows = np.arange(start, min(start + 512, len(vectors)))[:, None]
+        upper = np.arange(len(vectors))[None, :] > rows
+        different = names[start : start + 512, None] != names[None, :]
+        scores.append(block[upper & different])
+    impostors = np.sort(np.concatenate(scores))[::-1]
+    tail = []
+    for far in 10 ** np.arange(-1.0, -7.01, -0.25):
+        count = int(len(impostors) * far)
+        if count >= 1:
+            tail.append((float(f"{far:.3g}"), round(float(impostors[count - 1]), 5)))
+    return tail, len(impostors)
 
 
 def plot_roc(curve: Roc, threshold_far: float, path: Path, title: str) -> None:
@@ -122,6 +163,10 @@ def calibrate(args: argparse.Namespace, settings: Settings) -> dict[str, object]
         "accuracy_threshold": round(best, 6),
         "accuracy": round(accuracy(scores, same, best), 4),
     }
+    result["tail"], result["impostor_comparisons"] = impostor_tail(
+        pipeline, pairs, cache, not args.quiet
+    )
+    result["open_far"] = args.open_far
     test = args.test_pairs or args.pairs.with_name("pairsDevTest.txt")
     if test.is_file() and test != args.pairs:
         test_scores, test_same, test_dropped = pair_scores(
@@ -170,6 +215,17 @@ def report(result: dict[str, object]) -> str:
         f"  equal error rate {result['eer']:.2%} (at {result['eer_threshold']:.4f});"
         f" best accuracy {result['accuracy']:.2%} (at {result['accuracy_threshold']:.4f})",
     ]
+    if result.get("tail"):
+        policy = MatchPolicy(
+            float(result["threshold"]),  # type: ignore[arg-type]
+            tail=tuple(tuple(row) for row in result["tail"]),  # type: ignore[union-attr,misc]
+            open_far=float(result["open_far"]),  # type: ignore[arg-type]
+        )
+        sizes = ", ".join(f"{n} people {policy.threshold_for(n):.4f}" for n in (10, 100, 1000))
+        lines.append(
+            f"  {result['impostor_comparisons']:,} stranger comparisons; whoami's threshold for"
+            f" a {result['open_far']:.0%} chance of taking a stranger for someone: {sizes}"
+        )
     test = result.get("test")
     if isinstance(test, dict):
         lines.append(
