@@ -170,9 +170,11 @@ class TelegramAdapter:
                     poll_interval=0.0, timeout=10, drop_pending_updates=False
                 )
             log.info("Telegram bot @%s is running", self.bot.username)
-            await self._stop.wait()
-            await updater.stop()
-            await self.application.stop()
+            try:
+                await self._stop.wait()
+            finally:  # also when cancelled (Ctrl-C): stop polling before the application
+                await updater.stop()
+                await self.application.stop()
 
     def stop(self) -> None:
         self._stop.set()

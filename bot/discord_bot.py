@@ -1,0 +1,515 @@
+"""Discord adapter (discord.py 2.x): slash commands, attachments and buttons in, messages out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import io
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot import replies as texts
+from bot.config import BotSettings
+from bot.conversation import Conversation
+from bot.core import Button, Chat, Reply, Upload, User
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+TEXT_LIMIT = 2000  # characters in one Discord message
+BUTTON_PREFIX = "lookalike:"
+T = TypeVar("T")
+
+# Slash commands are made from the conversation's commands, so that a command added
+# there (the game's) appears here too; these describe them.
+DESCRIPTIONS = {
+    "lookalike": "Which celebrities do you look like?",
+    "register": "Let me recognise you in this channel (asks first)",
+    "whoami": "Who is in this photo, among the people registered here",
+    "forget": "Erase everything I keep about you",
+    "mydata": "See everything I keep about you",
+    "help": "What I can do",
+    "privacy": "What I store, and for how long",
+    "lang": "English / español",
+    "stats": "How the bot is doing (admins only)",
+    "game": "Start a lookalike round in this channel, or enter one with a photo",
+    "leaderboard": "This channel's game scores",
+}
+PHOTO_COMMANDS = {"lookalike", "register", "whoami"}  # each takes one photo, required
+HIDDEN = {"start"}  # Telegram's greeting; /help says the same
+LANGUAGE_NAMES = {"en": "English", "es": "Español"}
+LANGUAGE_CHOICES = [
+    app_commands.Choice(name=LANGUAGE_NAMES.get(code, code), value=code) for code in texts.LANGUAGES
+]
+NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)
+
+
+# --- platform types in ----------------------------------------------------------------
+
+
+def chat_of(channel_id: int, channel: object) -> Chat:
+    """A DM is a private chat; anything else (a server channel, a thread) is a group."""
+    return Chat(PLATFORM, str(channel_id), is_group=not isinstance(channel, discord.DMChannel))
+
+
+def user_of(author: discord.abc.User, locale: discord.Locale | None = None) -> User:
+    """``locale`` is the Discord client's language, which only interactions carry."""
+    return User(PLATFORM, str(author.id), author.display_name, locale.value if locale else None)
+
+
+def upload_of(attachment: discord.Attachment) -> Upload:
+    async def fetch() -> bytes:
+        return await retrying(attachment.read)
+
+    return Upload(size=attachment.size, content_type=attachment.content_type, fetch=fetch)
+
+
+def photo_of(attachments: list[discord.Attachment]) -> discord.Attachment | None:
+    """The first image, else the first file: the conversation explains why that is no photo."""
+    for attachment in attachments:
+        if (attachment.content_type or "").startswith("image/"):
+            return attachment
+    return attachments[0] if attachments else None
+
+
+async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+    """Retry a call on network errors, with exponential backoff.
+
+    discord.py already waits out rate limits and retries 5xx answers; this covers
+    what it leaves: a connection that fails or times out. Interaction responses
+    are not retried: Discord accepts only one, within 3 seconds.
+    """
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except NETWORK_ERRORS as exc:
+            if attempt == attempts - 1:
+                raise
+            delay = 0.5 * 2**attempt
+            log.warning("Discord call failed (%s); retrying in %.1f s", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# --- replies out -----------------------------------------------------------------------
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at line ends where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit + 1)
+        cut = cut if cut > 0 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*pieces, text] if text or not pieces else pieces
+
+
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    """One Discord message: a Reply is one, or several when its text is too long."""
+
+    content: str
+    files: tuple[tuple[str, bytes], ...] = dataclasses.field(default=(), repr=False)
+    buttons: tuple[Button, ...] = ()
+    private: bool = False
+
+    def kwargs(self) -> dict[str, Any]:
+        """Arguments for channel.send, response.send_message and followup.send.
+
+        Files are made anew each time: discord.File is a stream, read once.
+        """
+        kwargs: dict[str, Any] = {"content": self.content or None}
+        if self.files:
+            kwargs["files"] = [discord.File(io.BytesIO(d), filename=n) for n, d in self.files]
+        if self.buttons:
+            kwargs["view"] = view_of(self.buttons)
+        return kwargs
+
+
+def outgoing(reply: Reply) -> list[Outgoing]:
+    files = tuple((p.name, p.data) for p in reply.pictures)
+    if reply.document is not None:
+        files += (reply.document,)
+    *first, last = split_text(reply.text)
+    return [Outgoing(text, private=reply.private) for text in first] + [
+        Outgoing(last, files, reply.buttons, reply.private)
+    ]
+
+
+class AnswerButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=re.escape(BUTTON_PREFIX) + r"(?P<data>.+)"
+):
+    """A Reply's button. Its custom_id carries the Button's data, so a press reaches the
+    conversation whatever message it is on, even one sent before a restart (the
+    conversation then answers that the question has expired)."""
+
+    def __init__(self, label: str, data: str, style: discord.ButtonStyle) -> None:
+        super().__init__(
+            discord.ui.Button(label=label, custom_id=BUTTON_PREFIX + data, style=style)
+        )
+        self.data = data
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> AnswerButton:
+        return cls(item.label or "", match["data"], item.style)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        if isinstance(client, LookalikeClient):
+            await client.adapter.on_press(interaction, self.data)
+
+
+def view_of(buttons: tuple[Button, ...]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)  # AnswerButton needs no view kept in memory
+    for number, button in enumerate(buttons):
+        style = discord.ButtonStyle.primary if number == 0 else discord.ButtonStyle.secondary
+        view.add_item(AnswerButton(button.label, button.data, style))
+    return view
+
+
+# --- the client ---------------------------------------------------------------------------
+
+
+def intents_of(settings: BotSettings) -> discord.Intents:
+    """Only what the bot uses. Without message content, Discord still shows the bot the
+    messages in DMs and those that mention it, attachments included."""
+    intents = discord.Intents.none()
+    intents.guilds = True  # the server channels that interactions and messages arrive from
+    intents.guild_messages = True
+    intents.dm_messages = True
+    intents.message_content = settings.discord_message_content
+    return intents
+
+
+class LookalikeClient(discord.Client):
+    """discord.py's client with a command tree; every event goes to the adapter."""
+
+    def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
+        super().__init__(
+            intents=intents,
+            # Names in replies are users' own display names: never let one ping @everyone.
+            allowed_mentions=discord.AllowedMentions.none(),
+            max_messages=None,  # no message cache: photos' URLs are not kept
+            member_cache_flags=discord.MemberCacheFlags.none(),
+        )
+        self.adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+
+    async def setup_hook(self) -> None:
+        await self.adapter.setup()
+
+    async def on_ready(self) -> None:
+        log.info("Discord bot %s is running in %d servers", self.user, len(self.guilds))
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.adapter.on_message(message)
+
+
+class LoopScheduler:
+    """The Scheduler protocol on the event loop (discord.py has no job queue). Callbacks
+    wait for `start()`: one due before the client has logged in could not send."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Task[None]] = {}
+        self._started = asyncio.Event()
+
+    def call_later(self, delay: float, name: str, callback: Callable[[], Awaitable[None]]) -> None:
+        self.cancel(name)
+
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, delay))
+            await self._started.wait()
+            # Due now: a cancel(name) from here on, even from the callback, leaves it be.
+            del self._waiting[name]
+            try:
+                await callback()
+            except Exception:
+                log.exception("scheduled %s failed", name)
+
+        self._waiting[name] = asyncio.get_running_loop().create_task(later(), name=name)
+
+    def cancel(self, name: str) -> None:
+        task = self._waiting.pop(name, None)
+        if task is not None:
+            task.cancel()
+
+    def start(self) -> None:
+        self._started.set()
+
+    def stop(self) -> None:
+        self._started.clear()
+        for name in list(self._waiting):
+            self.cancel(name)
+
+
+class DiscordAdapter:
+    """Runs one discord.py client in the current event loop."""
+
+    platform = PLATFORM
+    # Discord drops an interaction not answered within 3 s: work that takes longer
+    # than this is deferred first ("the bot is thinking…"), then answered.
+    answer_within = 1.5
+
+    def __init__(self, conversation: Conversation, settings: BotSettings) -> None:
+        self.conversation = conversation
+        self.settings = settings
+        self.client = LookalikeClient(self, intents_of(settings))
+        self.scheduler = LoopScheduler()
+        self._stop = asyncio.Event()
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, and serve until `stop()` (or until cancelled)."""
+        self._stop.clear()
+        async with self.client:
+            runner = asyncio.ensure_future(self.client.start(self.settings.discord_token))
+            stopper = asyncio.ensure_future(self._stop.wait())
+            try:
+                await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopper.cancel()
+                self.scheduler.stop()
+                await self.client.close()  # start() returns once the gateway is closed
+                # discord.py's wait for the servers (before on_ready) outlives close(), and
+                # fails noisily when it ends: stop it too.
+                ready = getattr(self.client._connection, "_ready_task", None)
+                if ready is not None:
+                    ready.cancel()
+                try:
+                    await runner
+                except Exception:
+                    if not self._stop.is_set():
+                        raise
+                    log.debug("Discord client stopped while starting", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def setup(self) -> None:
+        """Once logged in, before the gateway connects (discord.py's setup_hook)."""
+        self.client.add_dynamic_items(AnswerButton)
+        await self.sync_commands()
+        self.scheduler.start()
+
+    async def sync_commands(self) -> None:
+        """Make a slash command of each conversation command and tell Discord about them:
+        in one server, where they appear at once (for development), or everywhere."""
+        tree = self.client.tree
+        for name in self.conversation.commands:
+            if name not in HIDDEN:
+                tree.add_command(self._slash_command(name), override=True)
+        guild_id = self.settings.discord_guild_id
+        try:
+            if guild_id:
+                guild = discord.Object(id=guild_id)
+                tree.copy_global_to(guild=guild)
+                synced = await tree.sync(guild=guild)
+            else:
+                synced = await tree.sync()
+        except discord.HTTPException as exc:
+            log.error("could not sync slash commands (%s); Discord keeps the last ones", exc)
+            return
+        where = f"to server {guild_id}" if guild_id else "globally"
+        log.info("synced %d slash commands %s", len(synced), where)
+
+    def _slash_command(self, name: str) -> app_commands.Command:
+        """The slash command for a conversation command, with the options it takes."""
+        adapter = self
+        if name == "lang":
+
+            @app_commands.describe(language="Leave it out to choose with buttons")
+            @app_commands.choices(language=LANGUAGE_CHOICES)
+            async def callback(interaction: discord.Interaction, language: str = "") -> None:
+                await adapter.on_slash(interaction, name, language, None)
+
+        elif name in PHOTO_COMMANDS:
+
+            @app_commands.describe(photo="A photo with faces")
+            async def callback(interaction: discord.Interaction, photo: discord.Attachment) -> None:
+                await adapter.on_slash(interaction, name, "", upload_of(photo))
+
+        elif name == "game":
+
+            @app_commands.describe(
+                name="A celebrity for a new round (else one at random), or stop to end it",
+                photo="Your entry in the round",
+            )
+            async def callback(
+                interaction: discord.Interaction,
+                name: str = "",
+                photo: discord.Attachment | None = None,
+            ) -> None:
+                upload = upload_of(photo) if photo is not None else None
+                await adapter.on_slash(interaction, "game", name, upload)
+
+        else:
+
+            async def callback(interaction: discord.Interaction) -> None:
+                await adapter.on_slash(interaction, name, "", None)
+
+        description = DESCRIPTIONS.get(name, f"/{name}")
+        return app_commands.Command(name=name, description=description, callback=callback)
+
+    # --- events in ---------------------------------------------------------------------
+
+    async def on_slash(
+        self, interaction: discord.Interaction, name: str, args: str, upload: Upload | None
+    ) -> None:
+        chat = chat_of(interaction.channel_id or 0, interaction.channel)
+        user = user_of(interaction.user, interaction.locale)
+        work = self.conversation.on_command(chat, user, name, args, upload)
+        await self._answer(interaction, await self._in_time(interaction, work))
+
+    async def on_press(self, interaction: discord.Interaction, data: str) -> None:
+        """A button: the presser may be told something alone; a settled question loses its
+        buttons; the answer goes to the channel, privately where it is private."""
+        chat = chat_of(interaction.channel_id or 0, interaction.channel)
+        user = user_of(interaction.user, interaction.locale)
+        pressed = await self._in_time(interaction, self.conversation.on_button(chat, user, data))
+        notice, response = pressed.notice, interaction.response
+        try:
+            if response.is_done():  # deferred: the message is still as it was
+                if pressed.settled:
+                    await interaction.edit_original_response(view=None)
+            elif pressed.settled:
+                await response.edit_message(view=None)
+            elif notice:
+                await response.send_message(notice, ephemeral=True)
+                notice = None
+            else:
+                await response.defer()
+            if notice:
+                await interaction.followup.send(notice, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.error("could not answer a Discord button press: %s", exc)
+        await self._answer(interaction, list(pressed.replies))
+
+    async def on_message(self, message: discord.Message) -> None:
+        """A photo sent as a message: answered in DMs and where the bot is mentioned
+        (or, with the message content intent, wherever the conversation wants it)."""
+        if message.author.bot:
+            return
+        attachment = photo_of(message.attachments)
+        if attachment is None:
+            return
+        chat, user = chat_of(message.channel.id, message.channel), user_of(message.author)
+        addressed = not chat.is_group or self._addressed(message)
+        # A photo the bot may ignore shows "typing" only if its handling turns out slow.
+        async with self._typing(message.channel, delay=0.0 if addressed else 1.0):
+            replies = await self.conversation.on_photo(chat, user, upload_of(attachment), addressed)
+        reference = message.to_reference(fail_if_not_exists=False)
+        await self._send(message.channel, replies, reference)
+
+    def _addressed(self, message: discord.Message) -> bool:
+        """Whether a server message is meant for the bot: a mention or a reply to it."""
+        me = self.client.user
+        if me is None:
+            return False
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        replied = message.reference.resolved if message.reference else None
+        return isinstance(replied, discord.Message) and replied.author.id == me.id
+
+    async def _in_time(self, interaction: discord.Interaction, work: Awaitable[T]) -> T:
+        """``work``'s result; if it is slow, the interaction is deferred meanwhile: a command
+        shows that the bot is thinking, a button press leaves its message as it is."""
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self.answer_within)
+        if not done:
+            try:
+                await interaction.response.defer(thinking=False)
+            except discord.HTTPException as exc:
+                log.warning("could not defer a Discord interaction: %s", exc)
+        return await task
+
+    @contextlib.asynccontextmanager
+    async def _typing(self, channel: discord.abc.Messageable, delay: float) -> AsyncIterator[None]:
+        """Show "typing" in the channel until the work is done."""
+
+        async def keep_typing() -> None:
+            await asyncio.sleep(delay)
+            while True:
+                with contextlib.suppress(discord.HTTPException, *NETWORK_ERRORS):
+                    await channel.typing()  # shows for 10 s, or until the bot's message
+                await asyncio.sleep(8)
+
+        typer = asyncio.create_task(keep_typing())
+        try:
+            yield
+        finally:
+            typer.cancel()
+
+    # --- messages out ------------------------------------------------------------------
+
+    async def send(self, chat: Chat, replies: list[Reply]) -> None:
+        """Send replies to a channel on the bot's own account (a game round's end)."""
+        await self._send(self.client.get_partial_messageable(int(chat.id)), replies)
+
+    async def _send(
+        self,
+        channel: discord.abc.Messageable,
+        replies: list[Reply],
+        reference: discord.MessageReference | None = None,
+    ) -> None:
+        """Send replies in order; a failure to send one is logged and the rest still go.
+        Outside interactions nothing can be ephemeral: private replies are ordinary."""
+        for reply in replies:
+            for message in outgoing(reply):
+                kwargs = message.kwargs() | ({"reference": reference} if reference else {})
+                try:
+                    await retrying(lambda kwargs=kwargs: channel.send(**kwargs))
+                except (discord.HTTPException, *NETWORK_ERRORS) as exc:
+                    log.error("could not send a reply to a Discord channel: %s", exc)
+                    break
+
+    async def _answer(self, interaction: discord.Interaction, replies: list[Reply]) -> None:
+        """Send replies to an interaction: the first as its response (replacing the
+        "thinking" placeholder of a deferred command), the rest as follow-ups."""
+        response = interaction.response
+        placeholder = response.type is discord.InteractionResponseType.deferred_channel_message
+        messages = [m for reply in replies for m in outgoing(reply)]
+        if not messages:
+            await self._say_nothing(interaction)
+        for message in messages:
+            kwargs = message.kwargs()
+            try:
+                if not response.is_done():
+                    await response.send_message(**kwargs, ephemeral=message.private)
+                elif placeholder and not message.private:
+                    placeholder = False
+                    files = kwargs.pop("files", [])
+                    await interaction.edit_original_response(**kwargs, attachments=files)
+                else:
+                    if placeholder:  # a public placeholder cannot turn private: drop it
+                        placeholder = False
+                        await interaction.delete_original_response()
+                    await interaction.followup.send(**kwargs, ephemeral=message.private)
+            except discord.HTTPException as exc:
+                log.error("could not answer a Discord interaction: %s", exc)
+                break
+
+    @staticmethod
+    async def _say_nothing(interaction: discord.Interaction) -> None:
+        """Close an interaction that has no answer: Discord would say it failed."""
+        try:
+            if not interaction.response.is_done():
+                await interaction.response.defer(ephemeral=True, thinking=True)
+            elif (
+                interaction.response.type
+                is not discord.InteractionResponseType.deferred_channel_message
+            ):
+                return
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            log.warning("could not close a Discord interaction: %s", exc)
