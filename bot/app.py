@@ -10,6 +10,7 @@ from pathlib import Path
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Adapter, Plugin
+from bot.game import GameController
 from engine.config import Settings
 from engine.engine import Engine
 
@@ -87,7 +88,9 @@ async def run(
         make_adapter(name, conversation, bot_settings, clock, shell_json, shell_out)
         for name in platforms
     ]
-    plugins: list[Plugin] = []  # features that speak on their own attach to every adapter
+    plugins: list[Plugin] = [  # features that speak on their own attach to every adapter
+        GameController(conversation, bot_settings, clock=clock.wall if clock else None),
+    ]
     try:
         for plugin in plugins:
             for adapter in adapters:

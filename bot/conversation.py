@@ -57,6 +57,8 @@ class Conversation:
         self.photo_hooks: list[PhotoHook] = []
         # Extra data to erase on /forget (the game's scores): returns rows deleted.
         self.forget_hooks: list[Callable[[User], Awaitable[int]]] = []
+        # Extra data to show on /mydata, by section name (the game's entries).
+        self.export_hooks: dict[str, Callable[[User], Awaitable[object]]] = {}
 
     async def language(self, user: User) -> str:
         try:
@@ -175,6 +177,8 @@ class Conversation:
     async def mydata(self, chat: Chat, user: User, args: str, upload: Upload | None) -> list[Reply]:
         lang = await self.language(user)
         held = await self.engine.export(user.person())
+        for section, hook in self.export_hooks.items():
+            held[section] = await hook(user)
         document = json.dumps(held, indent=1, ensure_ascii=False).encode()
         return [Reply(t(lang, "mydata"), document=("lookalike-data.json", document), private=True)]
 

@@ -29,19 +29,6 @@ T = TypeVar("T")
 
 # Slash commands are made from the conversation's commands, so that a command added
 # there (the game's) appears here too; these describe them.
-DESCRIPTIONS = {
-    "lookalike": "Which celebrities do you look like?",
-    "register": "Let me recognise you in this channel (asks first)",
-    "whoami": "Who is in this photo, among the people registered here",
-    "forget": "Erase everything I keep about you",
-    "mydata": "See everything I keep about you",
-    "help": "What I can do",
-    "privacy": "What I store, and for how long",
-    "lang": "English / español",
-    "stats": "How the bot is doing (admins only)",
-    "game": "Start a lookalike round in this channel, or enter one with a photo",
-    "leaderboard": "This channel's game scores",
-}
 PHOTO_COMMANDS = {"lookalike", "register", "whoami"}  # each takes one photo, required
 HIDDEN = {"start"}  # Telegram's greeting; /help says the same
 LANGUAGE_NAMES = {"en": "English", "es": "Español"}
@@ -358,7 +345,7 @@ class DiscordAdapter:
             async def callback(interaction: discord.Interaction) -> None:
                 await adapter.on_slash(interaction, name, "", None)
 
-        description = DESCRIPTIONS.get(name, f"/{name}")
+        description = texts.COMMAND_DESCRIPTIONS.get(name, f"/{name}")
         return app_commands.Command(name=name, description=description, callback=callback)
 
     # --- events in ---------------------------------------------------------------------

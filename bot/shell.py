@@ -9,6 +9,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
@@ -22,7 +23,7 @@ PLATFORM = "shell"
 PHOTO_COMMANDS = ("lookalike", "register", "whoami", "game")
 HELP = """Shell commands, besides the bot's own (/help lists those):
   PATH           send a photo (its lookalikes, or the photo the bot asked for)
-  /register PATH, /whoami PATH, /lookalike PATH   send a photo with a command
+  /register PATH, /whoami PATH, /lookalike PATH, /game PATH   send a photo with a command
   /as NAME       act as another user (NAME is the name whoami reports)
   /chat NAME     switch chat; "private" is a private chat, any other name a group
   /wait N        let N seconds pass (timers such as a game round's end run)
@@ -35,12 +36,17 @@ class VirtualClock:
 
     def __init__(self) -> None:
         self.now = 0.0
+        self._epoch = time.time()
         self._timers: list[tuple[float, int, str]] = []
         self._callbacks: dict[str, Callable[[], Awaitable[None]]] = {}
         self._order = itertools.count()
 
     def time(self) -> float:
         return self.now
+
+    def wall(self) -> float:
+        """Wall-clock seconds that `/wait` moves forward too: what the game stores."""
+        return self._epoch + self.now
 
     def call_later(self, delay: float, name: str, callback: Callable[[], Awaitable[None]]) -> None:
         self.cancel(name)
@@ -227,6 +233,7 @@ class Shell:
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         """Read lines until the end of input or /quit; prompts only on a terminal."""
         interactive = stdin.isatty()
+        await self.clock.advance(0)  # timers already due: a round that ended while away
         if interactive and not self.as_json:
             print("lookalike shell. Type a photo's path, /help, or /quit.", file=self.stream)
         loop = asyncio.get_running_loop()

@@ -34,6 +34,7 @@ from telegram.ext import (
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Chat, Reply, Upload, User
+from bot.replies import COMMAND_DESCRIPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,11 @@ class JobQueueScheduler:
             await callback()
 
         assert self.application.job_queue is not None, "install python-telegram-bot[job-queue]"
-        self.application.job_queue.run_once(job, when=max(0.0, delay), name=name)
+        # No misfire grace limit: a round that ended while the bot was down is
+        # scheduled before the application starts, and must still run, late.
+        self.application.job_queue.run_once(
+            job, when=max(0.0, delay), name=name, job_kwargs={"misfire_grace_time": None}
+        )
 
     def cancel(self, name: str) -> None:
         if self.application.job_queue is not None:
@@ -181,7 +186,9 @@ class TelegramAdapter:
 
     async def _announce_commands(self) -> None:
         commands = [
-            BotCommand(name, name) for name in ("lookalike", "register", "whoami", "forget", "help")
+            BotCommand(name, COMMAND_DESCRIPTIONS.get(name, name))
+            for name in self.conversation.commands
+            if name != "start"  # Telegram's own greeting button sends it
         ]
         try:
             await self.bot.set_my_commands(commands)

@@ -140,15 +140,20 @@ class Classifier:
             for i, row in enumerate(order)
         ]
 
+    def index_of(self, name: str) -> int | None:
+        """The class index of a label ("Tony_Blair") or display name ("Tony Blair")."""
+        for index, label in enumerate(self.classes):
+            if name in (label, display_name(label)):
+                return index
+        return None
+
     def reference_photo(self, name: str) -> Path | None:
         """The gallery thumbnail of a class, given its label or display name, if there is one."""
-        if self.gallery is None:
+        index = self.index_of(name)
+        if self.gallery is None or index is None:
             return None
-        for label in self.classes:
-            if name in (label, display_name(label)):
-                path = self.gallery / f"{gallery_file_name(label)}.jpg"
-                return path if path.is_file() else None
-        return None
+        path = self.gallery / f"{gallery_file_name(self.classes[index])}.jpg"
+        return path if path.is_file() else None
 
     # --- persistence ---------------------------------------------------------
 

@@ -45,6 +45,38 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX embeddings_registration ON embeddings (registration_id);
     """,
+    # 2: the group game: rounds per scope (times in wall-clock seconds), and each
+    # player's counted photo per round (its score only, never the photo).
+    """
+    CREATE TABLE game_rounds (
+        id         INTEGER PRIMARY KEY,
+        scope      TEXT NOT NULL,
+        platform   TEXT NOT NULL,
+        celebrity  TEXT NOT NULL,
+        started_by TEXT,
+        language   TEXT,
+        started_at REAL NOT NULL,
+        ends_at    REAL NOT NULL,
+        ended_at   REAL,
+        outcome    TEXT
+    );
+    CREATE UNIQUE INDEX game_rounds_running ON game_rounds (scope) WHERE ended_at IS NULL;
+    CREATE INDEX game_rounds_scope ON game_rounds (scope);
+    CREATE TABLE game_entries (
+        round_id     INTEGER NOT NULL REFERENCES game_rounds (id) ON DELETE CASCADE,
+        platform     TEXT NOT NULL,
+        user_id      TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        similarity   REAL NOT NULL,
+        score        INTEGER NOT NULL,
+        photos       INTEGER NOT NULL,
+        entered_at   REAL NOT NULL,
+        place        INTEGER,
+        points       INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (round_id, platform, user_id)
+    );
+    CREATE INDEX game_entries_player ON game_entries (platform, user_id);
+    """,
 ]
 
 

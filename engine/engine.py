@@ -18,7 +18,7 @@ from engine.config import Settings
 from engine.db import Database, DatabaseError
 from engine.errors import StorageUnavailable
 from engine.faces import Face
-from engine.pipeline import THOROUGH, PhotoResult, Pipeline
+from engine.pipeline import THOROUGH, Likeness, PhotoResult, Pipeline
 from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Similarities to a class centroid between these give 0% to 100% resemblance,
-# unless the model records its own scale (``similarity_scale`` in NAME.json).
-DEFAULT_SCALE = (0.80, 0.95)
+# unless the model records its own scale (``similarity_scale`` in NAME.json):
+# the default model's held-out photos are 0.859 from other people's centroids
+# and 0.978 from their own (medians).
+DEFAULT_SCALE = (0.86, 0.98)
 
 
 class Engine:
@@ -93,8 +95,10 @@ class Engine:
     def resemblance(self, similarity: float) -> int:
         """A face's similarity to a celebrity as a 0-100 resemblance score.
 
-        100 means as close as the celebrity's own photos usually are; a stranger's
-        best match usually lands in the lower half.
+        100 means as close as the celebrity's own photos usually are to their
+        average; 0 is as close as other people's usually are. A stranger's best
+        match among the default model's 158 people scores 41 to 72 (5th to 95th
+        percentile, 300 LFW strangers).
         """
         model = self.pipeline.classifier
         scale = model.info.get("similarity_scale") if model else None
@@ -129,6 +133,16 @@ class Engine:
         photo = self.pipeline.decode(data)
         result = self.pipeline.lookalike_many([photo], top_k)[0]
         return self.pipeline.render(photo, result) if render else result
+
+    async def similarity_to(self, image: bytes, celebrity: str) -> Likeness:
+        """The largest face in ``image`` and its cosine similarity to the centroid of
+        ``celebrity`` (a class label or display name), with a face tile for collages.
+
+        Raises:
+            engine.errors.ImageError, NoFaceFound, ModelUnavailable (no model, or
+            none with that celebrity).
+        """
+        return await self._run(self.pipeline.likeness, image, celebrity)
 
     # --- the registry ------------------------------------------------------------
 

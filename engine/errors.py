@@ -98,6 +98,29 @@ class StorageUnavailable(LookalikeError):
     default_message = "I cannot save anything right now. Nothing was lost; please try again later."
 
 
+# --- the game ---------------------------------------------------------------
+
+
+class GameError(LookalikeError):
+    code = "game"
+    default_message = "That is not possible in the game right now."
+
+
+class RoundRunning(GameError):
+    code = "game_running"
+    default_message = "A round is already on here: who looks most like {celebrity}?"
+
+
+class RoundOver(GameError):
+    code = "game_over"
+    default_message = "Too late: that round is over."
+
+
+class UnknownCelebrity(GameError):
+    code = "game_unknown_celebrity"
+    default_message = "I don't know {name!r}. Try one of: {options}."
+
+
 # --- models -----------------------------------------------------------------
 
 

@@ -13,7 +13,13 @@ from engine import embedders, images, render
 from engine.classifier import Classifier, ModelWatcher, Prediction
 from engine.config import Settings
 from engine.device import configure_threads, resolve_device
-from engine.errors import FaceTooBlurry, FaceTooSmall, NoFaceFound, TooManyFaces
+from engine.errors import (
+    FaceTooBlurry,
+    FaceTooSmall,
+    ModelUnavailable,
+    NoFaceFound,
+    TooManyFaces,
+)
 from engine.faces import Face, FaceDetector
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,22 @@ class PhotoResult:
     model_available: bool
     annotated: bytes | None = dataclasses.field(default=None, repr=False)
     collage: bytes | None = dataclasses.field(default=None, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Likeness:
+    """A photo's largest face measured against one celebrity.
+
+    Attributes:
+        face: the face that was scored (the largest in the photo).
+        similarity: cosine similarity between its embedding and the celebrity's
+            centroid, -1 to 1.
+        tile: the face, cropped square (256 px) as JPEG, for the round's collage.
+    """
+
+    face: Face
+    similarity: float
+    tile: bytes = dataclasses.field(repr=False)
 
 
 class Pipeline:
@@ -188,3 +210,25 @@ class Pipeline:
                 rows.append((render.face_crop(photo, face.face), reference, caption))
             collage = render.to_jpeg(render.collage(rows))
         return dataclasses.replace(result, annotated=annotated, collage=collage)
+
+    def likeness(self, data: bytes, celebrity: str) -> Likeness:
+        """The largest face in the photo ``data`` measured against ``celebrity``'s centroid.
+
+        Raises:
+            engine.errors.ImageError: not a usable photo.
+            NoFaceFound: no face in it.
+            ModelUnavailable: no celebrity model, or none with that class (it was replaced).
+        """
+        model = self.classifier
+        if model is None:
+            raise ModelUnavailable()
+        index = model.index_of(celebrity)
+        if index is None:
+            raise ModelUnavailable(f"The celebrity model has no {celebrity!r}.")
+        photo = self.decode(data)
+        faces = self.embed_faces([photo], QUICK)[0]
+        if not faces:
+            raise NoFaceFound()
+        face, vector = max(faces, key=lambda found: found[0].area)
+        similarity = float(np.dot(vector, model.centroids[index]))
+        return Likeness(face, similarity, render.to_jpeg(render.face_crop(photo, face)))

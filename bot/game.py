@@ -1,0 +1,326 @@
+"""The group lookalike game on every platform: /game, /leaderboard, entries and round ends."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import functools
+import logging
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+
+from bot.config import BotSettings
+from bot.conversation import Conversation
+from bot.core import Chat, Picture, Reply, Scheduler, Sender, Upload, User
+from bot.replies import t
+from engine.errors import ModelUnavailable, NoFaceFound
+from engine.game import Round, RoundResult, choose_celebrity
+from engine.game_store import Game
+
+log = logging.getLogger(__name__)
+
+STOP_WORDS = ("stop", "parar")
+# A round's end waits at most this long for photos that arrived in time but are
+# still being looked at: a burst just before the end should not lose its entries.
+SETTLE_SECONDS = 30.0
+# Ranking lines in an announcement; the rest are summed up in one line.
+SHOWN = 10
+
+
+class GameController:
+    """The game as a Plugin: its commands, photo hook and forget hook join the shared
+    Conversation, and each adapter lends it a way to speak and a Scheduler for round ends.
+
+    Rounds live in SQLite (engine.game) with their end as a wall-clock time, so
+    `attach` can reschedule them after a restart, and end at once, announcing
+    them, those whose end passed while the bot was down.
+    """
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        settings: BotSettings,
+        *,
+        clock: Callable[[], float] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.conversation = conversation
+        self.engine = conversation.engine
+        self.settings = settings
+        self.clock = clock or time.time
+        self.rng = rng or random.Random()
+        self.game = Game(self.engine.db, clock=self.clock, min_players=settings.game_min_players)
+        self._outlets: dict[str, tuple[Sender, Scheduler]] = {}
+        self._inflight: collections.Counter[int] = collections.Counter()
+        self._settled = asyncio.Condition()
+        conversation.commands["game"] = self.command
+        conversation.commands["leaderboard"] = self.leaderboard
+        conversation.photo_hooks.append(self.on_photo)
+        conversation.forget_hooks.append(self.forget)
+        conversation.export_hooks["game"] = self.export
+
+    # --- Plugin --------------------------------------------------------------------
+
+    async def attach(self, platform: str, send: Sender, scheduler: Scheduler) -> None:
+        """Take the platform's sender and scheduler, and resume its unfinished rounds."""
+        self._outlets[platform] = (send, scheduler)
+        for round_ in await self.game.running(platform):
+            left = round_.remaining(self.clock())
+            log.info(
+                "game round %d in %s resumed: %s",
+                round_.id,
+                round_.scope,
+                f"ends in {left:.0f} s" if left else "its time passed while I was down",
+            )
+            # Through the scheduler even when overdue: the adapter can send only once it runs.
+            self._schedule(round_)
+
+    def _schedule(self, round_: Round) -> None:
+        _, scheduler = self._outlets[round_.platform]
+        delay = round_.remaining(self.clock())
+        scheduler.call_later(delay, self._job(round_), functools.partial(self._timer, round_.id))
+
+    def _cancel(self, round_: Round) -> None:
+        outlet = self._outlets.get(round_.platform)
+        if outlet is not None:
+            outlet[1].cancel(self._job(round_))
+
+    @staticmethod
+    def _job(round_: Round) -> str:
+        return f"game-round-{round_.id}"
+
+    @staticmethod
+    def _chat(round_: Round) -> Chat:
+        platform, _, chat_id = round_.scope.partition(":")  # Chat.scope is "platform:id"
+        return Chat(platform, chat_id, is_group=True)
+
+    # --- commands --------------------------------------------------------------------
+
+    async def command(
+        self, chat: Chat, user: User, args: str, upload: Upload | None
+    ) -> list[Reply]:
+        """/game [NAME] starts a round, /game stop ends it; with a photo, /game also enters it."""
+        lang = await self.conversation.language(user)
+        if not chat.is_group:
+            return [Reply(t(lang, "game_groups_only"))]
+        if args.lower() in STOP_WORDS:
+            return await self._stop(chat, user, lang)
+        arrived = self.clock()
+        round_ = await self._ongoing(chat)
+        replies: list[Reply] = []
+        if round_ is None:
+            round_, replies = await self._start(chat, user, args, lang)
+        elif upload is None:
+            seconds = math.ceil(round_.remaining(self.clock()))
+            status = t(lang, "game_status", celebrity=round_.celebrity_name, seconds=seconds)
+            return [Reply(status)]
+        if upload is not None:  # a failed entry must not hide that the round has started
+            entry = self._enter(user, upload, lang, round_, arrived)
+            replies += await self.conversation._safely(lang, entry)
+        return replies
+
+    async def _start(
+        self, chat: Chat, user: User, wanted: str, lang: str
+    ) -> tuple[Round, list[Reply]]:
+        model = self.engine.pipeline.classifier
+        if model is None:
+            raise ModelUnavailable()
+        celebrity = choose_celebrity(model.classes, wanted, self.rng)
+        seconds = self.settings.game_round_seconds
+        round_ = await self.game.start(chat.scope, celebrity, user.person(lang), seconds)
+        self._schedule(round_)
+        text = t(
+            lang,
+            "game_start",
+            celebrity=round_.celebrity_name,
+            seconds=seconds,
+            min_players=self.game.min_players,
+        )
+        pictures: tuple[Picture, ...] = ()
+        path = model.reference_photo(celebrity)
+        if path is not None:
+            try:
+                pictures = (Picture("celebrity.jpg", await asyncio.to_thread(path.read_bytes)),)
+            except OSError as exc:  # the round works without it
+                log.warning("no reference photo for %s: %s", celebrity, exc)
+        return round_, [Reply(text, pictures)]
+
+    async def _stop(self, chat: Chat, user: User, lang: str) -> list[Reply]:
+        round_ = await self.game.current(chat.scope)
+        if round_ is None:
+            return [Reply(t(lang, "error.game_no_round"))]
+        allowed = user.id == round_.started_by or self.settings.is_admin(user.platform, user.id)
+        if not allowed:
+            return [Reply(t(lang, "game_stop_denied"))]
+        self._cancel(round_)
+        return await self._end(round_.id, stopped=True)
+
+    async def leaderboard(
+        self, chat: Chat, user: User, args: str, upload: Upload | None
+    ) -> list[Reply]:
+        lang = await self.conversation.language(user)
+        leaders = await self.game.leaderboard(chat.scope)
+        if not leaders:
+            return [Reply(t(lang, "leaderboard_empty"))]
+        lines = [t(lang, "leaderboard_title")] + [
+            t(
+                lang,
+                "leaderboard_line",
+                place=row.place,
+                name=row.player.display_name,
+                points=row.points,
+                wins=row.wins,
+                rounds=row.rounds,
+            )
+            for row in leaders
+        ]
+        return [Reply("\n".join(lines))]
+
+    async def forget(self, user: User) -> int:
+        """/forget: the user's game entries and scores, everywhere."""
+        return await self.game.forget(user.platform, user.id)
+
+    async def export(self, user: User) -> dict[str, object]:
+        """The user's game records, for /mydata (see the report: Conversation needs a hook)."""
+        return {"game_entries": await self.game.export(user.platform, user.id)}
+
+    # --- entries -----------------------------------------------------------------------
+
+    async def on_photo(
+        self, chat: Chat, user: User, upload: Upload, lang: str
+    ) -> list[Reply] | None:
+        """While a round is on in a group, every photo there is an entry, mention or not."""
+        if not chat.is_group:
+            return None
+        arrived = self.clock()
+        round_ = await self.game.current(chat.scope)
+        if round_ is None:
+            return None
+        if not round_.remaining(arrived):
+            await self._end_and_send(round_.id)  # its timer is late or was lost
+            return [Reply(t(lang, "error.game_over"))]
+        return await self._enter(user, upload, lang, round_, arrived)
+
+    async def _ongoing(self, chat: Chat) -> Round | None:
+        """The chat's round while its time runs; one whose time is up is ended now."""
+        round_ = await self.game.current(chat.scope)
+        if round_ is not None and not round_.remaining(self.clock()):
+            await self._end_and_send(round_.id)
+            return None
+        return round_
+
+    async def _enter(
+        self, user: User, upload: Upload, lang: str, round_: Round, arrived: float
+    ) -> list[Reply]:
+        if limited := self.conversation._limited(user, lang):
+            return limited
+        async with self._entering(round_.id):
+            data = await self.conversation.download(upload)
+            try:
+                found = await self.engine.similarity_to(data, round_.celebrity)
+            except NoFaceFound:
+                return [Reply(t(lang, "game_no_face", name=user.name))]
+            score = self.engine.resemblance(found.similarity)
+            result = await self.game.enter(round_.id, user.person(), found, score, at=arrived)
+        if result.entry.photos == 1:
+            key = "game_entry"
+        else:
+            key = "game_entry_better" if result.best else "game_entry_worse"
+        text = t(
+            lang,
+            key,
+            name=user.name,
+            score=score,
+            best=result.entry.score,
+            place=result.place,
+            players=result.players,
+            celebrity=round_.celebrity_name,
+        )
+        return [Reply(text)]
+
+    @contextlib.asynccontextmanager
+    async def _entering(self, round_id: int) -> AsyncIterator[None]:
+        """Count a photo as being looked at, so that the round's end waits for it."""
+        self._inflight[round_id] += 1
+        try:
+            yield
+        finally:
+            self._inflight[round_id] -= 1
+            if self._inflight[round_id] <= 0:
+                del self._inflight[round_id]
+            async with self._settled:
+                self._settled.notify_all()
+
+    async def _settle(self, round_id: int) -> None:
+        if not self._inflight[round_id]:
+            return
+        async with self._settled:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._settled.wait_for(lambda: not self._inflight[round_id]), SETTLE_SECONDS
+                )
+
+    # --- round ends ----------------------------------------------------------------------
+
+    async def _timer(self, round_id: int) -> None:
+        try:
+            await self._end_and_send(round_id)
+        except Exception:  # a timer has nobody to answer: log, and the next /game retries
+            log.exception("game round %d could not be ended", round_id)
+
+    async def _end_and_send(self, round_id: int) -> None:
+        result = await self._finish(round_id)
+        if result is not None:
+            send, _ = self._outlets[result.round.platform]
+            await send(self._chat(result.round), await self._announce(result))
+
+    async def _end(self, round_id: int, *, stopped: bool = False) -> list[Reply]:
+        result = await self._finish(round_id, stopped=stopped)
+        return await self._announce(result) if result is not None else []
+
+    async def _finish(self, round_id: int, *, stopped: bool = False) -> RoundResult | None:
+        await self._settle(round_id)
+        return await self.game.finish(round_id, stopped=stopped)
+
+    async def _announce(self, result: RoundResult) -> list[Reply]:
+        """The ranking, the winner and the collage, in the language of whoever started it."""
+        round_, lang = result.round, result.round.language or "en"
+        lines = [t(lang, "game_results_late")] if result.late else []
+        title = "game_results_stopped" if round_.outcome == "stopped" else "game_results"
+        lines.append(t(lang, title, celebrity=round_.celebrity_name))
+        line = "game_line" if result.counted else "game_line_uncounted"
+        for standing in result.standings[:SHOWN]:
+            entry = standing.entry
+            lines.append(
+                t(
+                    lang,
+                    line,
+                    place=standing.place,
+                    name=entry.player.display_name,
+                    score=entry.score,
+                    points=standing.points,
+                )
+            )
+        if len(result.standings) > SHOWN:
+            lines.append(f"… +{len(result.standings) - SHOWN}")
+        lines.append(self._verdict(result, lang))
+        model = self.engine.pipeline.classifier
+        reference = model.reference_photo(round_.celebrity) if model else None
+        collage = await self.game.podium(result, reference)
+        pictures = (Picture("round.jpg", collage),) if collage else ()
+        return [Reply("\n".join(lines), pictures)]
+
+    @staticmethod
+    def _verdict(result: RoundResult, lang: str) -> str:
+        if not result.standings:
+            return t(lang, "game_nobody")
+        if not result.counted:
+            return t(lang, "game_too_few", min_players=result.min_players)
+        names = [s.entry.player.display_name for s in result.winners]
+        if len(names) == 1:
+            return t(lang, "game_winner", name=names[0])
+        joined = f"{', '.join(names[:-1])} {t(lang, 'game_and')} {names[-1]}"
+        return t(lang, "game_winners", names=joined)
