@@ -68,6 +68,14 @@ class Settings:
         "LOOKALIKE_MIN_FACE_SCORE", 0.9, "Smallest detector confidence for a face, 0 to 1."
     )
     top_k: int = setting("LOOKALIKE_TOP_K", 3, "Celebrities listed for each face.")
+    batch_size: int = setting(
+        "LOOKALIKE_BATCH_SIZE",
+        16,
+        "Most lookalike photos worked on together; 1 turns batching off.",
+    )
+    batch_window_ms: float = setting(
+        "LOOKALIKE_BATCH_WINDOW_MS", 20.0, "How long a photo waits for others to batch with, in ms."
+    )
     db: Path = setting(
         "LOOKALIKE_DB", Path("run/data/lookalike.sqlite3"), "The SQLite database file."
     )

@@ -132,7 +132,10 @@ class DlibEmbedder:
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        self._load()
+        """Load the models and run the network once: torch's first call is slow."""
+        _, net = self._load()
+        with torch.inference_mode():
+            net(torch.zeros(2, 3, self.chip_size, self.chip_size, device=self.device))
 
     def _load(self) -> tuple[object, torch.nn.Module]:
         with self._lock:

@@ -20,6 +20,7 @@ from engine.errors import StorageUnavailable
 from engine.faces import Face
 from engine.pipeline import THOROUGH, Likeness, PhotoResult, Pipeline
 from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
+from engine.worker import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,9 @@ class Engine:
     """One per process, shared by every adapter.
 
     Every method that touches a model runs it in a single worker thread (one
-    worker per device: the models use every core already, and torch and dlib
-    release the GIL while they compute), so the event loop keeps serving.
+    worker per device: torch already uses every core for one batch, and
+    releases the GIL while it computes), so the event loop keeps serving.
+    Lookalike photos that arrive together share one batch.
     """
 
     def __init__(
@@ -47,6 +49,14 @@ class Engine:
         # A pipeline may be shared by engines with the same model settings (tests do).
         self.pipeline = pipeline or Pipeline(self.settings)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-model")
+        # Photos that arrive together are decoded, detected, embedded, classified
+        # and drawn as one batch in that worker (benchmarks/throughput.py).
+        self._lookalikes: Batcher[tuple[bytes, int | None, bool], PhotoResult] = Batcher(
+            self.pipeline.lookalike_batch,
+            self._executor,
+            window=self.settings.batch_window_ms / 1000,
+            limit=self.settings.batch_size,
+        )
         self.db = Database(self.settings.db)
         embedder = self.pipeline.embedder
         self.registry = Registry(
@@ -78,6 +88,7 @@ class Engine:
         )
 
     async def close(self) -> None:
+        await self._lookalikes.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
         await self.db.close()
 
@@ -127,12 +138,7 @@ class Engine:
         Raises:
             engine.errors.ImageError: the file is not a usable photo.
         """
-        return await self._run(self._lookalike, image, top_k, render)
-
-    def _lookalike(self, data: bytes, top_k: int | None, render: bool) -> PhotoResult:
-        photo = self.pipeline.decode(data)
-        result = self.pipeline.lookalike_many([photo], top_k)[0]
-        return self.pipeline.render(photo, result) if render else result
+        return await self._lookalikes.submit((image, top_k, render))
 
     async def similarity_to(self, image: bytes, celebrity: str) -> Likeness:
         """The largest face in ``image`` and its cosine similarity to the centroid of

@@ -16,6 +16,7 @@ from engine.device import configure_threads, resolve_device
 from engine.errors import (
     FaceTooBlurry,
     FaceTooSmall,
+    LookalikeError,
     ModelUnavailable,
     NoFaceFound,
     TooManyFaces,
@@ -195,6 +196,39 @@ class Pipeline:
                 )
             )
         return results
+
+    def lookalike_batch(
+        self, requests: Sequence[tuple[bytes, int | None, bool]]
+    ) -> list[PhotoResult | LookalikeError]:
+        """Several lookalike requests, (file bytes, top-k, render), as one batch.
+
+        Detection groups photos of the same size and every face of every photo
+        goes through the embedder in one pass. A file that is not a usable photo
+        gives its error in its place; the others are unaffected.
+        """
+        results: list[PhotoResult | LookalikeError | None] = []
+        photos: list[Image.Image] = []
+        for data, _, _ in requests:
+            try:
+                photos.append(self.decode(data))
+                results.append(None)  # filled in below
+            except LookalikeError as exc:
+                results.append(exc)
+        top_k = max((k or self.settings.top_k) for _, k, _ in requests)
+        found = iter(self.lookalike_many(photos, top_k))
+        pictures = iter(photos)
+        for index, (_, k, draw) in enumerate(requests):
+            if results[index] is not None:
+                continue
+            result, photo = next(found), next(pictures)
+            if (k or self.settings.top_k) < top_k:
+                faces = tuple(
+                    dataclasses.replace(f, predictions=f.predictions[: k or self.settings.top_k])
+                    for f in result.faces
+                )
+                result = dataclasses.replace(result, faces=faces)
+            results[index] = self.render(photo, result) if draw else result
+        return results  # type: ignore[return-value]  # every None was replaced
 
     def render(self, photo: Image.Image, result: PhotoResult) -> PhotoResult:
         """The result with its annotated photo and, where there are reference photos, a collage."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -88,3 +89,23 @@ async def test_the_event_loop_keeps_ticking_while_a_photo_is_processed(
     assert len(gaps) > 10
     # A 10 ms sleep that waits for more than 60 ms means the loop was blocked.
     assert max(gaps) < 0.06, f"the loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+async def test_a_burst_is_batched_and_each_caller_gets_its_own_answer(
+    settings: Settings, pipeline, hopper: Image.Image, astronaut: Image.Image
+) -> None:
+    engine = Engine(
+        dataclasses.replace(settings, batch_size=8, batch_window_ms=50), pipeline=pipeline
+    )
+    photos = [encode(hopper, "JPEG"), b"not a photo", encode(astronaut, "PNG")] * 3
+    results = await asyncio.gather(
+        *(engine.lookalike(p, render=i == 0) for i, p in enumerate(photos)), return_exceptions=True
+    )
+    assert engine._lookalikes.batches < len(photos)  # they went through together
+    for photo, result in zip(photos, results, strict=True):
+        if photo == b"not a photo":
+            assert isinstance(result, UnsupportedImage)
+        else:
+            assert len(result.faces) == 1
+    assert results[0].annotated is not None and results[3].annotated is None
+    await engine.close()
