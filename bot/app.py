@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from bot.config import BotSettings
 from bot.conversation import Conversation
@@ -19,21 +20,36 @@ log = logging.getLogger(__name__)
 PLATFORMS = ("telegram", "discord", "shell")
 
 
-class Redactor(logging.Filter):
-    """Replaces secrets in every log record: HTTP libraries log URLs with the bot token in them."""
+def redact_secrets(secrets: Sequence[str]) -> None:
+    """Make every log record, from any library and for any handler, carry "[token]"
+    where a secret would be: HTTP libraries log request URLs, and Telegram's carry the
+    bot token; their errors quote those URLs too."""
+    # Also as URLs spell them: Telegram tokens hold a colon, which becomes %3A.
+    secrets = sorted({form for s in secrets if s for form in (s, quote(s, safe=""))}, key=len)[::-1]
+    if not secrets:
+        return
+    previous = logging.getLogRecordFactory()
+    formatter = logging.Formatter()
 
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
+    def scrub(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "[token]")
+        return text
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
             message = record.getMessage()
-            if any(secret in message for secret in self.secrets):
-                for secret in self.secrets:
-                    message = message.replace(secret, "[token]")
-                record.msg, record.args = message, None
-        return True
+        except Exception:  # a malformed call: leave it for logging to report
+            return record
+        # Always frozen as text: arguments are references, and a library may put a
+        # token into them after logging (python-telegram-bot completes file URLs).
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = scrub(formatter.formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(factory)
 
 
 def configure_logging(settings: BotSettings) -> None:
@@ -41,9 +57,7 @@ def configure_logging(settings: BotSettings) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    redactor = Redactor([settings.telegram_token, settings.discord_token])
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
+    redact_secrets([settings.telegram_token, settings.discord_token])
     # httpx logs every request at INFO, each with the token in its URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

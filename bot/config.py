@@ -33,6 +33,9 @@ class BotSettings:
     telegram_webhook_port: int = setting(
         "TELEGRAM_WEBHOOK_PORT", 8443, "Local port the webhook server listens on."
     )
+    telegram_timeout: float = setting(
+        "TELEGRAM_TIMEOUT", 30.0, "Seconds to wait for the Bot API before retrying a request."
+    )
     discord_token: str = setting("DISCORD_TOKEN", "", "Discord bot token. Empty: no Discord.")
     discord_guild_id: int = setting(
         "DISCORD_GUILD_ID",

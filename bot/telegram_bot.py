@@ -136,9 +136,10 @@ class TelegramAdapter:
             .base_file_url(settings.telegram_base_file_url)
             .rate_limiter(AIORateLimiter(max_retries=3))
             .concurrent_updates(64)  # /help is answered while photos are worked on
-            .connect_timeout(10)
-            .read_timeout(30)
-            .write_timeout(30)
+            .connect_timeout(min(10.0, settings.telegram_timeout))
+            .read_timeout(settings.telegram_timeout)
+            .write_timeout(settings.telegram_timeout)
+            .media_write_timeout(settings.telegram_timeout)
             .build()
         )
         self.application.add_handler(MessageHandler(filters.COMMAND, self.on_command))

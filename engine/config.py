@@ -79,6 +79,9 @@ class Settings:
     db: Path = setting(
         "LOOKALIKE_DB", Path("run/data/lookalike.sqlite3"), "The SQLite database file."
     )
+    db_timeout: float = setting(
+        "LOOKALIKE_DB_TIMEOUT", 5.0, "Seconds to wait for a database another process has locked."
+    )
     calibration: Path = setting(
         "LOOKALIKE_CALIBRATION",
         Path("run/models/calibration.json"),

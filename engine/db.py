@@ -93,8 +93,9 @@ class Database:
     them: aiosqlite shares one connection between all tasks.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
         self._write = asyncio.Lock()
 
@@ -109,14 +110,14 @@ class Database:
             return
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(self.path, timeout=5.0, isolation_level=None)
+        conn = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             for pragma in (
                 "journal_mode=WAL",
                 "foreign_keys=ON",
                 "secure_delete=ON",
                 "synchronous=FULL",  # a committed registration survives a power cut too
-                "busy_timeout=5000",
+                f"busy_timeout={round(self.busy_timeout * 1000)}",
             ):
                 await conn.execute(f"PRAGMA {pragma}")
             await self._migrate(conn)

@@ -57,7 +57,7 @@ class Engine:
             window=self.settings.batch_window_ms / 1000,
             limit=self.settings.batch_size,
         )
-        self.db = Database(self.settings.db)
+        self.db = Database(self.settings.db, busy_timeout=self.settings.db_timeout)
         embedder = self.pipeline.embedder
         self.registry = Registry(
             self.db,

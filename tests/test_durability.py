@@ -1,4 +1,4 @@
-"""The database survives a process killed in the middle of writing registrations."""
+"""Killed processes: the database survives a kill mid-write, and a game round a crash."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, encode
 
 WRITER = textwrap.dedent(
     """
@@ -59,3 +60,45 @@ def test_database_survives_a_process_killed_mid_write(tmp_path: Path) -> None:
         ids = {int(r[0]) for r in conn.execute("SELECT user_id FROM people")}
     assert rows >= committed + 1
     assert set(range(committed + 1)) <= ids
+
+
+def test_a_crash_in_the_middle_of_a_round_recovers(tmp_path: Path, toy_model, astronaut, hopper):
+    (tmp_path / "a.jpg").write_bytes(encode(astronaut, "JPEG"))
+    (tmp_path / "h.jpg").write_bytes(encode(hopper, "JPEG"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "LOOKALIKE_MODEL": str(toy_model),
+        "LOOKALIKE_DB": str(tmp_path / "game.sqlite3"),
+        "GAME_ROUND_SECONDS": "30",
+        "LOG_LEVEL": "ERROR",
+    }
+    command = [sys.executable, "-m", "bot", "shell", "--json", "--out", str(tmp_path / "out")]
+    first = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
+    script = (
+        f"/chat party\n/game Grace Hopper\n/as Ann\n{tmp_path / 'h.jpg'}\n"
+        f"/as Ben\n{tmp_path / 'a.jpg'}\n"
+    )
+    assert first.stdin is not None and first.stdout is not None
+    first.stdin.write(script)
+    first.stdin.flush()
+    lines = [first.stdout.readline() for _ in range(3)]  # the round, then two entries
+    assert "Ben" in lines[-1]
+    first.send_signal(signal.SIGKILL)  # no clean shutdown
+    first.wait(timeout=10)
+    started = time.monotonic()
+    second = subprocess.run(
+        command,
+        input="/chat party\n/wait 31\n/leaderboard\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert second.returncode == 0, second.stderr
+    assert "Time's up" in second.stdout and "Ann wins" in second.stdout
+    assert "Ann – 2 pts" in second.stdout
+    assert time.monotonic() - started < 120

@@ -33,6 +33,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self.changed = asyncio.Event()
         self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer first
+        self.delays: dict[str, list[float]] = {}  # method -> seconds to stall first answers
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -74,6 +75,10 @@ class FakeTelegram:
             )
         method = request.match_info["method"]
         params = await self._params(request)
+        delays = self.delays.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))
+            self.calls.append((f"{method}!slow", params))
         statuses = self.failures.get(method)
         if statuses:
             status = statuses.pop(0)
