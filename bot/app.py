@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -105,6 +107,11 @@ async def run(
     plugins: list[Plugin] = [  # features that speak on their own attach to every adapter
         GameController(conversation, bot_settings, clock=clock.wall if clock else None),
     ]
+    loop = asyncio.get_running_loop()
+    # A service manager's stop (SIGTERM): each adapter finishes what it is sending.
+    # Ctrl-C (SIGINT) cancels everything instead, which also stops them cleanly.
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, lambda: [a.stop() for a in adapters])
     try:
         for plugin in plugins:
             for adapter in adapters:
