@@ -112,13 +112,25 @@ async def run(
     # Ctrl-C (SIGINT) cancels everything instead, which also stops them cleanly.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, lambda: [a.stop() for a in adapters])
+    expiry = asyncio.create_task(expire_daily(engine), name="lookalike-retention")
     try:
         for plugin in plugins:
             for adapter in adapters:
                 await plugin.attach(adapter.platform, adapter.send, adapter.scheduler)
         await asyncio.gather(*(adapter.run() for adapter in adapters))
     finally:
+        expiry.cancel()
         await engine.close()
+
+
+async def expire_daily(engine: Engine) -> None:
+    """Delete stale registrations once a day (Engine.start did it at start-up)."""
+    while True:
+        await asyncio.sleep(24 * 3600)
+        try:
+            await engine.expire()
+        except Exception:  # a locked database today is no reason to stop tomorrow's run
+            log.exception("could not expire stale registrations")
 
 
 def make_adapter(

@@ -200,6 +200,11 @@ class Engine:
         async with self._storage():
             return await self.registry.export(person.platform, person.user_id)
 
+    async def expire(self) -> int:
+        """Delete registrations unused for LOOKALIKE_RETENTION_DAYS; returns how many."""
+        async with self._storage():
+            return await self.registry.expire(self.settings.retention_days)
+
     async def language(self, person: Person) -> str | None:
         async with self._storage():
             return await self.registry.language(person.platform, person.user_id)
