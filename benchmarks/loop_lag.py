@@ -21,12 +21,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import percentile, photo_1280x960
-from bot.config import BotSettings
-from bot.conversation import Conversation
-from bot.telegram_bot import TelegramAdapter
 from engine.config import Settings
 from engine.engine import Engine
-from tests.fakes.telegram import FakeTelegram, photo_sizes, user
+from tests.fakes.telegram import FakeTelegram, photo_sizes, telegram_bot, user
 
 REPLIES = ("sendMessage", "sendPhoto", "sendMediaGroup")
 
@@ -53,19 +50,8 @@ async def measure(count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as scratch:
         engine = Engine(dataclasses.replace(Settings.from_env(), db=Path(scratch) / "b.sqlite3"))
         await engine.start()
-        settings = BotSettings(
-            telegram_token=fake.token,
-            telegram_base_url=fake.base_url,
-            telegram_base_file_url=fake.base_file_url,
-            rate_limit_photos=10_000,
-        )
-        adapter = TelegramAdapter(Conversation(engine, settings), settings)
-        task = asyncio.create_task(adapter.run())
         lags: list[float] = []
-        try:
-            # The fake's events belong to its own loop: poll its call list instead.
-            while not any(m == "setMyCommands" for m, _ in fake.calls):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        async with telegram_bot(fake, engine, poll=True, rate_limit_photos=10_000):
             data, sender = photo_1280x960(), user(88, "Burst")
             for _ in range(count):
                 file_id = fake.add_file(data)
@@ -77,12 +63,9 @@ async def measure(count: int) -> dict[str, float]:
                 await asyncio.sleep(0.01)
                 lags.append(time.perf_counter() - before - 0.01)
             seconds = time.perf_counter() - start
-        finally:
-            adapter.stop()
-            await task
-            await engine.close()
-            asyncio.run_coroutine_threadsafe(fake.stop(), server).result(10)
-            server.call_soon_threadsafe(server.stop)
+        await engine.close()
+    asyncio.run_coroutine_threadsafe(fake.stop(), server).result(10)
+    server.call_soon_threadsafe(server.stop)
     return {
         "photos": count,
         "seconds": seconds,

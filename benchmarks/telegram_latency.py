@@ -19,12 +19,9 @@ import time
 from pathlib import Path
 
 from benchmarks.common import median, percentile, photo_1280x960
-from bot.config import BotSettings
-from bot.conversation import Conversation
-from bot.telegram_bot import TelegramAdapter
 from engine.config import Settings
 from engine.engine import Engine
-from tests.fakes.telegram import FakeTelegram, photo_sizes, user
+from tests.fakes.telegram import FakeTelegram, photo_sizes, telegram_bot, user
 
 REPLIES = ("sendMessage", "sendPhoto", "sendMediaGroup")
 
@@ -35,37 +32,25 @@ async def measure(repeat: int) -> list[float]:
     with tempfile.TemporaryDirectory() as scratch:
         engine = Engine(dataclasses.replace(Settings.from_env(), db=Path(scratch) / "b.sqlite3"))
         await engine.start()
-        settings = BotSettings(
-            telegram_token=fake.token,
-            telegram_base_url=fake.base_url,
-            telegram_base_file_url=fake.base_file_url,
-            rate_limit_photos=10_000,
-        )
-        adapter = TelegramAdapter(Conversation(engine, settings), settings)
-        task = asyncio.create_task(adapter.run())
-        data = photo_1280x960()
-        sender = user(77, "Bench")
         times = []
-        try:
-            while not any(m == "setMyCommands" for m, _ in fake.calls):
-                fake.changed.clear()
-                await fake.changed.wait()
+        async with telegram_bot(fake, engine, rate_limit_photos=10_000):
+            data = photo_1280x960()
+            sender = user(77, "Bench")
             for i in range(repeat + 2):
                 before = sum(m in REPLIES for m, _ in fake.calls)
                 file_id = fake.add_file(data)
                 message = fake.message(77, sender, photo=photo_sizes(file_id, len(data)))
                 fake.push(message=message)
                 start = time.perf_counter()
-                while sum(m in REPLIES for m, _ in fake.calls) == before:
-                    fake.changed.clear()
+                while True:
+                    fake.changed.clear()  # before looking, so that no reply slips between
+                    if sum(m in REPLIES for m, _ in fake.calls) > before:
+                        break
                     await fake.changed.wait()
                 if i >= 2:  # two warm-up photos
                     times.append(time.perf_counter() - start)
-        finally:
-            adapter.stop()
-            await task
-            await engine.close()
-            await fake.stop()
+        await engine.close()
+    await fake.stop()
     return times
 
 

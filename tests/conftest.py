@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import matplotlib.cbook
 import numpy as np
 import pytest
+import pytest_asyncio
 import skimage.data
 from PIL import Image
 
@@ -123,3 +125,17 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory, pipeline: Pipeline, astr
         (face,) = pipeline.detector.detect(photo)
         photo.crop(tuple(round(v) for v in face.box)).save(gallery / f"{name}.jpg")
     return stem
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def toy_engine(tmp_path_factory: pytest.TempPathFactory, pipeline: Pipeline, toy_model):
+    """A started Engine with the toy model and a fresh database, for one test module."""
+    from engine.engine import Engine
+
+    settings = dataclasses.replace(
+        pipeline.settings, model=toy_model, db=tmp_path_factory.mktemp("db") / "bot.sqlite3"
+    )
+    engine = Engine(settings)
+    await engine.start()
+    yield engine
+    await engine.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -15,7 +14,6 @@ from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.discord_bot import DiscordAdapter, LoopScheduler, split_text
 from engine.engine import Engine
-from engine.pipeline import Pipeline
 from tests.conftest import encode
 from tests.fakes.discord import (
     CHANNEL_ID,
@@ -39,18 +37,8 @@ ALICE_DM = 600_000_000_000_000_901
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engine(tmp_path_factory, pipeline: Pipeline, toy_model):
-    settings = dataclasses.replace(
-        pipeline.settings, model=toy_model, db=tmp_path_factory.mktemp("db") / "bot.sqlite3"
-    )
-    engine = Engine(settings)
-    await engine.start()
-    yield engine
-    await engine.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def bot(engine: Engine):
+async def bot(toy_engine: Engine):
+    engine = toy_engine
     fake = FakeDiscord()
     await fake.start()
     settings = BotSettings(

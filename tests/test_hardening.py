@@ -16,12 +16,11 @@ from bot.app import redact_secrets
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Chat, Upload, User
-from bot.telegram_bot import TelegramAdapter
 from engine.engine import Engine
 from engine.pipeline import Pipeline
 from tests.conftest import encode
-from tests.fakes.telegram import FakeTelegram, photo_sizes, user
-from tests.test_telegram import next_reply, push_text, text_of, wait_for
+from tests.fakes.telegram import FakeTelegram, photo_sizes, telegram_bot, user
+from tests.test_telegram import next_reply, push_text, text_of
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -222,40 +221,30 @@ async def test_the_bot_api_failing_is_retried_and_nothing_is_lost(
 ) -> None:
     fake = FakeTelegram()
     await fake.start()
-    settings = BotSettings(
-        telegram_token=fake.token,
-        telegram_base_url=fake.base_url,
-        telegram_base_file_url=fake.base_file_url,
-        telegram_timeout=1.0,
-    )
-    adapter = TelegramAdapter(Conversation(engine, settings), settings)
-    task = asyncio.create_task(adapter.run())
     try:
-        await wait_for(fake, lambda c: any(m == "setMyCommands" for m, _ in c))
-        fake.failures = {"getFile": [500], "sendMediaGroup": [502, 500]}
-        start = len(fake.calls)
-        data = encode(astronaut, "JPEG")
-        file_id = fake.add_file(data)
-        fake.push(
-            message=fake.message(901, user(901, "Eve"), photo=photo_sizes(file_id, len(data)))
-        )
-        reply = await next_reply(fake, 901, start)
-        assert "Eileen Collins" in text_of(reply)
-        failed = [m for m, _ in fake.calls[start:] if "!" in m]
-        assert failed == ["getFile!500", "sendMediaGroup!502", "sendMediaGroup!500"]
+        async with telegram_bot(fake, engine, telegram_timeout=1.0):
+            fake.failures = {"getFile": [500], "sendMediaGroup": [502, 500]}
+            start = len(fake.calls)
+            data = encode(astronaut, "JPEG")
+            file_id = fake.add_file(data)
+            fake.push(
+                message=fake.message(901, user(901, "Eve"), photo=photo_sizes(file_id, len(data)))
+            )
+            reply = await next_reply(fake, 901, start)
+            assert "Eileen Collins" in text_of(reply)
+            failed = [m for m, _ in fake.calls[start:] if "!" in m]
+            assert failed == ["getFile!500", "sendMediaGroup!502", "sendMediaGroup!500"]
 
-        fake.failures = {"sendMessage": [429]}  # flood control: retry_after 1 s
-        start = len(fake.calls)
-        push_text(fake, 901, user(901, "Eve"), "/help")
-        assert "/register" in text_of(await next_reply(fake, 901, start))
+            fake.failures = {"sendMessage": [429]}  # flood control: retry_after 1 s
+            start = len(fake.calls)
+            push_text(fake, 901, user(901, "Eve"), "/help")
+            assert "/register" in text_of(await next_reply(fake, 901, start))
 
-        fake.delays = {"sendMessage": [2.5]}  # longer than TELEGRAM_TIMEOUT
-        start = len(fake.calls)
-        push_text(fake, 901, user(901, "Eve"), "/privacy")
-        assert "Privacy" in text_of(await next_reply(fake, 901, start))
+            fake.delays = {"sendMessage": [2.5]}  # longer than TELEGRAM_TIMEOUT
+            start = len(fake.calls)
+            push_text(fake, 901, user(901, "Eve"), "/privacy")
+            assert "Privacy" in text_of(await next_reply(fake, 901, start))
     finally:
-        adapter.stop()
-        await asyncio.wait_for(task, 30)
         await fake.stop()
 
 
@@ -264,30 +253,21 @@ async def test_tokens_never_reach_the_logs(
 ) -> None:
     fake = FakeTelegram(token="987654:SECRET-TOKEN-NOT-FOR-LOGS")
     await fake.start()
-    settings = BotSettings(
-        telegram_token=fake.token,
-        telegram_base_url=fake.base_url,
-        telegram_base_file_url=fake.base_file_url,
-    )
     factory = logging.getLogRecordFactory()
     redact_secrets([fake.token])
-    adapter = TelegramAdapter(Conversation(engine, settings), settings)
     caplog.set_level(logging.DEBUG)
-    task = asyncio.create_task(adapter.run())
     try:
-        await wait_for(fake, lambda c: any(m == "setMyCommands" for m, _ in c))
-        start = len(fake.calls)
-        data = encode(hopper, "JPEG")
-        fake.push(
-            message=fake.message(
-                902, user(902, "Ann"), photo=photo_sizes(fake.add_file(data), len(data))
+        async with telegram_bot(fake, engine):
+            start = len(fake.calls)
+            data = encode(hopper, "JPEG")
+            fake.push(
+                message=fake.message(
+                    902, user(902, "Ann"), photo=photo_sizes(fake.add_file(data), len(data))
+                )
             )
-        )
-        await next_reply(fake, 902, start)
-        logging.getLogger("test").exception("with a URL: %s", fake.base_url + fake.token)
+            await next_reply(fake, 902, start)
+            logging.getLogger("test").exception("with a URL: %s", fake.base_url + fake.token)
     finally:
-        adapter.stop()
-        await asyncio.wait_for(task, 30)
         await fake.stop()
         logging.setLogRecordFactory(factory)
     texts = [r.getMessage() + (r.exc_text or "") for r in caplog.records]

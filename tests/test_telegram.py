@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,13 +11,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.config import BotSettings
-from bot.conversation import Conversation
-from bot.telegram_bot import TelegramAdapter
 from engine.engine import Engine
-from engine.pipeline import Pipeline
 from tests.conftest import encode
-from tests.fakes.telegram import BOT_USERNAME, FakeTelegram, photo_sizes, user
+from tests.fakes.telegram import BOT_USERNAME, FakeTelegram, photo_sizes, telegram_bot, user
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -28,32 +23,11 @@ GROUP = -1001
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def engine(tmp_path_factory, pipeline: Pipeline, toy_model):
-    settings = dataclasses.replace(
-        pipeline.settings, model=toy_model, db=tmp_path_factory.mktemp("db") / "bot.sqlite3"
-    )
-    engine = Engine(settings)
-    await engine.start()
-    yield engine
-    await engine.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def telegram(engine: Engine):
+async def telegram(toy_engine: Engine):
     fake = FakeTelegram()
     await fake.start()
-    settings = BotSettings(
-        telegram_token=fake.token,
-        telegram_base_url=fake.base_url,
-        telegram_base_file_url=fake.base_file_url,
-        rate_limit_photos=100,
-    )
-    adapter = TelegramAdapter(Conversation(engine, settings), settings)
-    task = asyncio.create_task(adapter.run())
-    await wait_for(fake, lambda c: any(m == "setMyCommands" for m, _ in c))
-    yield fake
-    adapter.stop()
-    await asyncio.wait_for(task, 30)
+    async with telegram_bot(fake, toy_engine, rate_limit_photos=100):
+        yield fake
     await fake.stop()
 
 
@@ -63,13 +37,14 @@ async def wait_for(
     within: float = 60,
 ) -> list[tuple[str, dict[str, Any]]]:
     deadline = time.monotonic() + within
-    while not done(fake.calls):
+    while True:
+        fake.changed.clear()  # before looking, so that no call slips between
+        if done(fake.calls):
+            return fake.calls
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out; calls so far: {[m for m, _ in fake.calls]}")
-        fake.changed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(fake.changed.wait(), 0.5)
-    return fake.calls
 
 
 def sent_to(fake: FakeTelegram, chat_id: int, since: int = 0) -> list[tuple[str, dict[str, Any]]]:

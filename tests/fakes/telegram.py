@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
+
+from bot.config import BotSettings
+from bot.conversation import Conversation
+from bot.telegram_bot import TelegramAdapter
+from engine.engine import Engine
 
 BOT_ID = 4242
 BOT_USERNAME = "LookalikeTestBot"
@@ -212,3 +218,34 @@ def photo_sizes(file_id: str, size: int) -> list[dict[str, Any]]:
             "file_size": size,
         }
     ]
+
+
+@contextlib.asynccontextmanager
+async def telegram_bot(
+    fake: FakeTelegram, engine: Engine, *, poll: bool = False, **settings: Any
+) -> AsyncIterator[TelegramAdapter]:
+    """The real Telegram adapter, with its own Conversation, running against ``fake``
+    until the block ends. ``poll``: the fake serves from another thread and loop,
+    so wait for it by polling its call list rather than on its event."""
+    bot_settings = BotSettings(
+        telegram_token=fake.token,
+        telegram_base_url=fake.base_url,
+        telegram_base_file_url=fake.base_file_url,
+        **settings,
+    )
+    adapter = TelegramAdapter(Conversation(engine, bot_settings), bot_settings)
+    task = asyncio.create_task(adapter.run())
+    try:
+        while True:
+            if not poll:
+                fake.changed.clear()  # before looking, so that no call slips between
+            if any(method == "setMyCommands" for method, _ in fake.calls):
+                break
+            if poll:
+                await asyncio.sleep(0.05)
+            else:
+                await asyncio.wait_for(fake.changed.wait(), 30)
+        yield adapter
+    finally:
+        adapter.stop()
+        await asyncio.wait_for(task, 30)
