@@ -18,6 +18,8 @@ import pytest
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.fakes.server import serve
+
 APP_ID = 700_000_000_000_000_001
 BOT_ID = APP_ID  # a bot user's id is its application's
 GUILD_ID = 700_000_000_000_000_100
@@ -141,11 +143,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/attachments/{id}/{filename}", self._attachment)
         app.router.add_route("*", "/api/v10/{path:.*}", self._api)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
         if self._ws is not None:

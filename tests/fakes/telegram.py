@@ -16,6 +16,7 @@ from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.telegram_bot import TelegramAdapter
 from engine.engine import Engine
+from tests.fakes.server import serve
 
 BOT_ID = 4242
 BOT_USERNAME = "LookalikeTestBot"
@@ -50,11 +51,7 @@ class FakeTelegram:
         app.router.add_post("/bot{token}/{method}", self._api)
         app.router.add_get("/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.*}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
         if self._runner is not None:
