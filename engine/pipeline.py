@@ -176,7 +176,11 @@ class Pipeline:
     def lookalike_many(
         self, photos: Sequence[Image.Image], top_k: int | None = None
     ) -> list[PhotoResult]:
-        """Faces, embeddings and top-k celebrities for each photo."""
+        """Faces, embeddings and top-k celebrities for each photo.
+
+        The k celebrities are the classifier's most probable, ordered by their
+        similarity to the face, most similar first.
+        """
         top_k = top_k or self.settings.top_k
         per_photo = self.embed_faces(photos)
         model = self.classifier
@@ -184,7 +188,12 @@ class Pipeline:
         for photo, faces in zip(photos, per_photo, strict=True):
             predictions: list[tuple[Prediction, ...]] = [() for _ in faces]
             if model is not None and faces:
-                predictions = model.predict(np.stack([e for _, e in faces]), top_k)
+                # The classifier picks the k most probable people; they are shown
+                # closest first, so that the order and the score shown agree.
+                predictions = [
+                    tuple(sorted(top, key=lambda p: p.similarity, reverse=True))
+                    for top in model.predict(np.stack([e for _, e in faces]), top_k)
+                ]
             results.append(
                 PhotoResult(
                     size=photo.size,
