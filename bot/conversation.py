@@ -271,7 +271,8 @@ class Conversation:
     ) -> list[Reply]:
         if limited := self._limited(user, lang):
             return limited
-        person = user.person(await self.engine.language(user.person()))
+        # The language they are answered in is the one stored with the registration.
+        person = user.person(lang)
         result = await self.engine.register(chat.scope, person, await self.download(upload))
         return [
             Reply(t(lang, "registered", photos=result.photos, limit=result.limit), private=True)

@@ -66,14 +66,20 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def pair_scores(
+def embeddings(
     pipeline: Pipeline, pairs: list[lfw.Pair], cache: EmbeddingCache, progress: bool
+) -> dict[Path, np.ndarray | None]:
+    """The embedding of every photo in ``pairs`` (None where no face was found)."""
+    files = sorted({p for pair in pairs for p in (pair.first, pair.second)})
+    entries, _ = embed_files(pipeline, files, cache, progress=progress)
+    return {f: e.vector for f, e in zip(files, entries, strict=True)}
+
+
+def pair_scores(
+    pairs: list[lfw.Pair], vectors: dict[Path, np.ndarray | None]
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(cosine similarity, same person) for each pair whose two faces were found; and
     how many pairs were dropped for lack of a face."""
-    files = sorted({p for pair in pairs for p in (pair.first, pair.second)})
-    entries, _ = embed_files(pipeline, files, cache, progress=progress)
-    vectors = {f: e.vector for f, e in zip(files, entries, strict=True)}
     scores, same, dropped = [], [], 0
     for pair in pairs:
         a, b = vectors[pair.first], vectors[pair.second]
@@ -86,7 +92,7 @@ def pair_scores(
 
 
 def impostor_tail(
-    pipeline: Pipeline, pairs: list[lfw.Pair], cache: EmbeddingCache, progress: bool
+    vectors: dict[Path, np.ndarray | None],
 ) -> tuple[list[tuple[float, float]], int]:
     """(false-accept rate, threshold) down to one in millions, and the number of comparisons.
 
@@ -94,13 +100,7 @@ def impostor_tail(
     so every two photos of different people among the pairs' photos are compared
     (4.7 million comparisons for pairsDevTrain.txt).
     """
-    files = sorted({p for pair in pairs for p in (pair.first, pair.second)})
-    entries, _ = embed_files(pipeline, files, cache, progress=progress)
-    kept = [
-        (f.parent.name, e.vector)
-        for f, e in zip(files, entries, strict=True)
-        if e.vector is not None
-    ]
+    kept = [(f.parent.name, v) for f, v in sorted(vectors.items()) if v is not None]
     names = np.array([name for name, _ in kept])
     vectors = np.stack([v for _, v in kept])
     scores = []
@@ -143,7 +143,8 @@ def calibrate(args: argparse.Namespace, settings: Settings) -> dict[str, object]
     pipeline = Pipeline(settings)
     cache = EmbeddingCache(args.cache / "embeddings.sqlite3")
     pairs = lfw.read_pairs(args.pairs, args.images)
-    scores, same, dropped = pair_scores(pipeline, pairs, cache, not args.quiet)
+    vectors = embeddings(pipeline, pairs, cache, not args.quiet)
+    scores, same, dropped = pair_scores(pairs, vectors)
     curve = roc(scores, same)
     threshold = threshold_at_far(curve, args.far)
     eer, eer_threshold = equal_error_rate(curve)
@@ -163,15 +164,13 @@ def calibrate(args: argparse.Namespace, settings: Settings) -> dict[str, object]
         "accuracy_threshold": round(best, 6),
         "accuracy": round(accuracy(scores, same, best), 4),
     }
-    result["tail"], result["impostor_comparisons"] = impostor_tail(
-        pipeline, pairs, cache, not args.quiet
-    )
+    result["tail"], result["impostor_comparisons"] = impostor_tail(vectors)
     result["open_far"] = args.open_far
     test = args.test_pairs or args.pairs.with_name("pairsDevTest.txt")
     if test.is_file() and test != args.pairs:
-        test_scores, test_same, test_dropped = pair_scores(
-            pipeline, lfw.read_pairs(test, args.images), cache, not args.quiet
-        )
+        test_pairs = lfw.read_pairs(test, args.images)
+        test_vectors = embeddings(pipeline, test_pairs, cache, not args.quiet)
+        test_scores, test_same, test_dropped = pair_scores(test_pairs, test_vectors)
         test_tar, test_far = rates(test_scores, test_same, threshold)
         result["test"] = {
             "pairs": test.name,
