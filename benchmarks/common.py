@@ -54,10 +54,6 @@ def timed(function: Callable[[], object], repeat: int, warmup: int = 3) -> list[
     return times
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

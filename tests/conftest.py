@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.cbook
@@ -96,6 +98,21 @@ def five_celebrities() -> Path:
     if not FIVE.is_dir():
         pytest.skip(f"needs the five-celebrities photos at {FIVE}")
     return FIVE
+
+
+def run_module(
+    module: str, *args: object, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``python -m module args...`` from the repository root, as an admin runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
 
 
 def box_close(box: tuple[float, ...], expected: tuple[float, ...], tolerance: float) -> bool:

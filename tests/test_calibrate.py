@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +10,7 @@ import pytest
 
 from engine import calibration
 from engine.config import Settings
-from tests.conftest import ROOT
+from tests.conftest import run_module
 from training import lfw
 from training.verification import (
     accuracy,
@@ -58,31 +55,21 @@ def test_calibrate_writes_the_threshold_the_engine_reads(lfw: Path, tmp_path: Pa
     pairs.write_text("\n".join(same + different) + "\n")
     out = tmp_path / "calibration.json"
     out.write_text(json.dumps({"facenet": {"threshold": 0.7, "margin": 0.05}}))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "calibrate",
-            "--pairs",
-            pairs,
-            "--images",
-            lfw / "images",
-            "--out",
-            out,
-            "--cache",
-            tmp_path / "cache",
-            "--json",
-            "--quiet",
-            "--margin",
-            "0.01",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    done = run_module(
+        "training",
+        "calibrate",
+        "--pairs",
+        pairs,
+        "--images",
+        lfw / "images",
+        "--out",
+        out,
+        "--cache",
+        tmp_path / "cache",
+        "--json",
+        "--quiet",
+        "--margin",
+        "0.01",
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -100,23 +87,14 @@ def test_calibrate_writes_the_threshold_the_engine_reads(lfw: Path, tmp_path: Pa
 
 
 def test_calibrate_with_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "calibrate",
-            "--pairs",
-            tmp_path / "nope.txt",
-            "--images",
-            tmp_path,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    done = run_module(
+        "training",
+        "calibrate",
+        "--pairs",
+        tmp_path / "nope.txt",
+        "--images",
+        tmp_path,
         timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +13,11 @@ from PIL import Image
 
 from engine.classifier import Classifier, Head
 from engine.pipeline import Pipeline
-from tests.conftest import ROOT, encode
+from tests.conftest import encode, run_module
 
 
 def run_cli(*args: object, model: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOOKALIKE_MODEL": str(model), "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
-    )
+    return run_module("engine", *args, timeout=120, LOOKALIKE_MODEL=str(model))
 
 
 @pytest.fixture(scope="module")
