@@ -76,11 +76,17 @@ class Settings:
     batch_window_ms: float = setting(
         "LOOKALIKE_BATCH_WINDOW_MS", 20.0, "How long a photo waits for others to batch with, in ms."
     )
-    db: Path = setting(
-        "LOOKALIKE_DB", Path("run/data/lookalike.sqlite3"), "The SQLite database file."
+    db: str = setting(
+        "LOOKALIKE_DB",
+        "run/data/lookalike.sqlite3",
+        "Where everything is kept: a SQLite file (a path, or sqlite:///PATH), or PostgreSQL "
+        "with pgvector (postgresql://USER:PASSWORD@HOST:PORT/DATABASE), which several "
+        "replicas of the bot can share. See docs/deploy.md.",
     )
     db_timeout: float = setting(
-        "LOOKALIKE_DB_TIMEOUT", 5.0, "Seconds to wait for a database another process has locked."
+        "LOOKALIKE_DB_TIMEOUT",
+        5.0,
+        "Seconds to wait for a database another process has locked, or to connect to one.",
     )
     calibration: Path = setting(
         "LOOKALIKE_CALIBRATION",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -15,11 +14,13 @@ import numpy as np
 
 from engine import calibration
 from engine.config import Settings
-from engine.db import Database, DatabaseError
 from engine.errors import StorageUnavailable
 from engine.faces import Face
+from engine.game_store import Game
 from engine.pipeline import THOROUGH, Likeness, PhotoResult, Pipeline
 from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
+from engine.storage import DatabaseError, connect
+from engine.storage.shared import Claims, RateLimits
 from engine.worker import Batcher
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ class Engine:
             window=self.settings.batch_window_ms / 1000,
             limit=self.settings.batch_size,
         )
-        self.db = Database(self.settings.db, busy_timeout=self.settings.db_timeout)
+        # The storage LOOKALIKE_DB names; nothing below knows which backend it is.
+        self.db = connect(self.settings.db, timeout=self.settings.db_timeout)
         embedder = self.pipeline.embedder
         self.registry = Registry(
             self.db,
@@ -66,6 +68,11 @@ class Engine:
             policy=calibration.policy(self.settings, embedder.name),
             limit=self.settings.register_limit,
         )
+        # The group game's rounds and scores, on the same storage. Its owner may set
+        # its ``clock`` and ``min_players``.
+        self.games = Game(self.db)
+        self._limits = RateLimits(self.db)
+        self._claims = Claims(self.db)
 
     async def _run(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
@@ -90,6 +97,7 @@ class Engine:
     async def close(self) -> None:
         await self._lookalikes.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        await self.registry.close()
         await self.db.close()
 
     async def __aenter__(self) -> Engine:
@@ -157,7 +165,7 @@ class Engine:
         """Turn database failures (locked, read-only, full, damaged) into one friendly error."""
         try:
             yield
-        except (sqlite3.Error, DatabaseError, OSError) as exc:
+        except (*self.db.errors, DatabaseError) as exc:
             log.error("database unavailable: %s", exc)
             raise StorageUnavailable() from exc
 
@@ -216,3 +224,40 @@ class Engine:
     async def stats(self) -> dict[str, int]:
         async with self._storage():
             return await self.registry.stats()
+
+    async def has_registrations(self, scope: str) -> bool:
+        """Whether anyone is registered in ``scope``: one indexed lookup, no model work,
+        true across every process sharing the database."""
+        async with self._storage():
+            return await self.registry.anyone(scope)
+
+    # --- what replicas sharing the database agree on ---------------------------------
+
+    async def charge(
+        self,
+        key: str,
+        cost: float,
+        window_s: float,
+        budget: float,
+        *,
+        check_only: bool = False,
+        force: bool = False,
+    ) -> float:
+        """Spend ``cost`` of ``key``'s ``budget`` per sliding ``window_s`` seconds, atomically
+        across every process sharing the database.
+
+        Returns 0 when it fits (and records it), else the seconds until it would
+        (recording nothing). ``check_only`` answers without recording; ``force``
+        records a cost known only after the work, and returns the seconds until
+        the budget holds again (0 if it still does). See engine.storage.shared.
+        """
+        async with self._storage():
+            return await self._limits.charge(
+                key, cost, window_s, budget, check_only=check_only, force=force
+            )
+
+    async def claim(self, platform: str, update_id: int | str) -> bool:
+        """True for the one process that claims ``update_id`` first, False for every other:
+        an update delivered to several replicas is answered once. Claims last a day."""
+        async with self._storage():
+            return await self._claims.claim(platform, update_id)

@@ -71,30 +71,52 @@ class Candidate:
         return self.score >= policy.threshold_for(self.people) and self.margin >= policy.margin
 
 
+@dataclasses.dataclass(frozen=True)
+class _Snapshot:
+    """A gallery's state at one moment. Rows ``[:size]`` of the buffers are in use; rows
+    past them may be filled by a later append, which no reader of this snapshot sees."""
+
+    vectors: np.ndarray  # (capacity, dim) float32
+    people: np.ndarray  # (capacity,) int64
+    size: int
+    people_count: int
+
+
 class Gallery:
     """The embeddings of one scope, as rows of a matrix, each labelled with a person id.
 
     Appends are amortised O(1) (the matrix grows by doubling); removing a person
-    compacts it. Queries read the matrix once: (n, dim) @ (dim, m).
+    compacts it into new arrays. Queries read the matrix once: (n, dim) @ (dim, m).
+
+    Queries run in worker threads while appends and removals run on the event
+    loop, so a query works on an immutable snapshot, taken once, and a change
+    publishes a new one in a single assignment: an append only writes rows past
+    every published snapshot's size, and a removal builds new arrays. A query
+    started before a change answers as of before it.
+
+    Attributes:
+        version: the version of the scope's registrations this gallery holds
+            (engine.registry keeps it in step with the database).
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, version: int = 0) -> None:
         self.dim = dim
-        self._vectors = np.zeros((16, dim), np.float32)
-        self._people = np.zeros(16, np.int64)
-        self._size = 0
-        self._rows: collections.Counter[int] = collections.Counter()
+        self.version = version
+        self._snapshot = _Snapshot(np.zeros((16, dim), np.float32), np.zeros(16, np.int64), 0, 0)
+        self._rows: collections.Counter[int] = collections.Counter()  # writers only
 
     def __len__(self) -> int:
-        return self._size
+        return self._snapshot.size
 
     @property
     def vectors(self) -> np.ndarray:
-        return self._vectors[: self._size]
+        snapshot = self._snapshot
+        return snapshot.vectors[: snapshot.size]
 
     @property
     def people(self) -> np.ndarray:
-        return self._people[: self._size]
+        snapshot = self._snapshot
+        return snapshot.people[: snapshot.size]
 
     def add(self, person: int, vectors: np.ndarray) -> None:
         """Append unit vectors (k, dim) for ``person``."""
@@ -104,32 +126,46 @@ class Gallery:
     def extend(self, people: np.ndarray, vectors: np.ndarray) -> None:
         """Append rows: ``vectors`` (k, dim), normalised here, for ``people`` (k,)."""
         vectors = normalise(np.atleast_2d(vectors))
-        needed = self._size + len(vectors)
-        if needed > len(self._vectors):
-            capacity = max(needed, 2 * len(self._vectors))
-            grown = np.zeros((capacity, self.dim), np.float32)
-            grown[: self._size] = self.vectors
+        old = self._snapshot
+        needed = old.size + len(vectors)
+        buffer, labels = old.vectors, old.people
+        if needed > len(buffer):
+            capacity = max(needed, 2 * len(buffer))
+            buffer = np.zeros((capacity, self.dim), np.float32)
+            buffer[: old.size] = old.vectors[: old.size]
             labels = np.zeros(capacity, np.int64)
-            labels[: self._size] = self.people
-            self._vectors, self._people = grown, labels
-        self._vectors[self._size : needed] = vectors
-        self._people[self._size : needed] = people
-        self._size = needed
+            labels[: old.size] = old.people[: old.size]
+        buffer[old.size : needed] = vectors
+        labels[old.size : needed] = people
         self._rows.update(np.asarray(people).tolist())
+        self._snapshot = _Snapshot(buffer, labels, needed, len(self._rows))
 
     def remove(self, person: int) -> int:
         """Drop every row of ``person``, zeroing the memory they used; returns how many."""
-        keep = self.people != person
-        removed = int(self._size - keep.sum())
+        old = self._snapshot
+        people = old.people[: old.size]
+        gone = people == person
+        removed = int(gone.sum())
         if removed:
-            kept = int(keep.sum())
-            self._vectors[:kept] = self.vectors[keep]
-            self._people[:kept] = self.people[keep]
-            self._vectors[kept : self._size] = 0.0
-            self._people[kept : self._size] = 0
-            self._size = kept
+            kept = old.size - removed
+            buffer = np.zeros((max(16, kept), self.dim), np.float32)
+            labels = np.zeros(len(buffer), np.int64)
+            buffer[:kept] = old.vectors[: old.size][~gone]
+            labels[:kept] = people[~gone]
             del self._rows[person]
+            self._snapshot = _Snapshot(buffer, labels, kept, len(self._rows))
+            # Queries still reading the old arrays see zeros for these rows only.
+            old.vectors[: old.size][gone] = 0.0
         return removed
+
+    def clear(self) -> None:
+        """Drop every row, zeroing the memory they used."""
+        old = self._snapshot
+        self._rows.clear()
+        self._snapshot = _Snapshot(
+            np.zeros((16, self.dim), np.float32), np.zeros(16, np.int64), 0, 0
+        )
+        old.vectors[: old.size] = 0.0
 
     def count(self, person: int) -> int:
         """How many rows ``person`` has."""
@@ -138,7 +174,7 @@ class Gallery:
     @property
     def people_count(self) -> int:
         """How many distinct people the gallery holds."""
-        return len(self._rows)
+        return self._snapshot.people_count
 
     def best(
         self, queries: np.ndarray, policy: MatchPolicy, exclude: int | None = None
@@ -148,16 +184,31 @@ class Gallery:
         Args:
             exclude: a person id to leave out (a person is no duplicate of themselves).
         """
+        snapshot = self._snapshot
         queries = normalise(np.atleast_2d(queries))
-        if self._size == 0:
+        if snapshot.size == 0:
             return [None] * len(queries)
-        scores = self.vectors @ queries.T  # (n, m): the one pass over the whole gallery
-        return [self._candidate(scores[:, j], policy, exclude) for j in range(len(queries))]
+        vectors = snapshot.vectors[: snapshot.size]
+        people = snapshot.people[: snapshot.size]
+        scores = vectors @ queries.T  # (n, m): the one pass over the whole gallery
+        count = snapshot.people_count
+        if exclude is not None and bool((people == exclude).any()):
+            count -= 1
+        threshold = policy.threshold_for(snapshot.people_count)
+        return [
+            self._candidate(scores[:, j], people, policy, exclude, threshold, count)
+            for j in range(len(queries))
+        ]
 
     def _candidate(
-        self, scores: np.ndarray, policy: MatchPolicy, exclude: int | None
+        self,
+        scores: np.ndarray,
+        people: np.ndarray,
+        policy: MatchPolicy,
+        exclude: int | None,
+        threshold: float,
+        count: int,
     ) -> Candidate | None:
-        people = self.people
         if exclude is not None:
             scores = np.where(people == exclude, -np.inf, scores)
         top = int(np.argmax(scores))
@@ -167,7 +218,6 @@ class Gallery:
         # one if it clears the threshold, and whoever comes within the margin of
         # it. Filtering by value rather than sorting keeps a query over a million
         # rows near the cost of the one matrix product.
-        threshold = policy.threshold_for(self.people_count)
         reach = min(threshold, float(scores[top])) - policy.margin - 1e-6
         rows = np.flatnonzero(scores >= reach)
         rows = rows[np.argsort(-scores[rows], kind="stable")]
@@ -178,8 +228,7 @@ class Gallery:
             contenders = {p: self._top2(scores[people == p]) for p in contenders}
         ranked = sorted(((score, p) for p, score in contenders.items()), reverse=True)
         second = ranked[1][0] if len(ranked) > 1 else -1.0
-        people = self.people_count - (exclude in self._rows)
-        return Candidate(person=ranked[0][1], score=ranked[0][0], second=second, people=people)
+        return Candidate(person=ranked[0][1], score=ranked[0][0], second=second, people=count)
 
     @staticmethod
     def _top2(scores: np.ndarray) -> float:

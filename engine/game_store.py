@@ -1,4 +1,4 @@
-"""The game's records in SQLite: rounds, entries, finishing, the leaderboard, erasure."""
+"""The game's records, on any backend: rounds, entries, finishing, the leaderboard, erasure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from engine.classifier import display_name
-from engine.db import Database
 from engine.errors import RoundOver, RoundRunning
 from engine.game import (
     Clock,
@@ -24,6 +23,8 @@ from engine.game import (
 )
 from engine.pipeline import Likeness
 from engine.registry import Person
+from engine.storage import Storage
+from engine.storage.base import Queries
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,19 @@ _ROUND_COLUMNS = (
 
 
 class Game:
-    """Rounds and scores in SQLite; the rules above applied to them.
+    """Rounds and scores in the database; the rules of engine.game applied to them.
 
-    Every write is one transaction, so two photos, a timer and a /game stop
-    arriving together leave consistent records, and a round is finished once.
+    Every write is one transaction holding the round's lock, so two photos, a
+    timer and a /game stop arriving together, through one process or several
+    sharing the database, leave consistent records, and a round is finished
+    once, by whichever process gets there first.
+
+    Attributes:
+        clock: wall-clock seconds; rounds are stored with their end time.
+        min_players: fewer players than this earn no points.
     """
 
-    def __init__(self, db: Database, *, clock: Clock = time.time, min_players: int = 2) -> None:
+    def __init__(self, db: Storage, *, clock: Clock = time.time, min_players: int = 2) -> None:
         self.db = db
         self.clock = clock
         self.min_players = max(1, min_players)
@@ -59,13 +66,11 @@ class Game:
             RoundRunning: ``scope`` has a round that has not finished (even if its time is up).
         """
         now = self.clock()
-        async with self.db.transaction() as conn:
-            running = await self.current(scope)
-            if running is not None:
-                raise RoundRunning(celebrity=running.celebrity_name)
-            cursor = await conn.execute(
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
                 "INSERT INTO game_rounds (scope, platform, celebrity, started_by, language,"
-                " started_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " started_at, ends_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (scope) WHERE ended_at IS NULL DO NOTHING RETURNING id",
                 (
                     scope,
                     starter.platform,
@@ -76,9 +81,12 @@ class Game:
                     now + seconds,
                 ),
             )
-            round_id = int(cursor.lastrowid or 0)
+        if row is None:  # the partial unique index: one unfinished round per scope
+            running = await self.current(scope)
+            raise RoundRunning(celebrity=running.celebrity_name if running else celebrity)
+        round_id = int(row[0])
         log.info("game round %d started in %s: %s for %.0f s", round_id, scope, celebrity, seconds)
-        return await self._round(round_id)
+        return await self._round(self.db, round_id)
 
     async def current(self, scope: str) -> Round | None:
         """The round in ``scope`` that has not finished, if any; its time may be up."""
@@ -88,8 +96,9 @@ class Game:
         )
         return Round(*row) if row else None
 
-    async def _round(self, round_id: int) -> Round:
-        row = await self.db.fetchone(
+    @staticmethod
+    async def _round(q: Queries, round_id: int) -> Round:
+        row = await q.fetchone(
             f"SELECT {_ROUND_COLUMNS} FROM game_rounds WHERE id = ?", (round_id,)
         )
         assert row is not None, f"no game round {round_id}"
@@ -101,6 +110,15 @@ class Game:
         params: tuple[object, ...] = ()
         if platform is not None:
             sql, params = sql + " AND platform = ?", (platform,)
+        return [Round(*row) for row in await self.db.fetchall(sql + " ORDER BY ends_at", params)]
+
+    async def overdue(self, platform: str | None = None) -> list[Round]:
+        """Unfinished rounds whose time is up (on ``platform``): any process sharing the
+        database may `finish` them, and the first to do so is the only one that does."""
+        sql = f"SELECT {_ROUND_COLUMNS} FROM game_rounds WHERE ended_at IS NULL AND ends_at <= ?"
+        params: tuple[object, ...] = (self.clock(),)
+        if platform is not None:
+            sql, params = sql + " AND platform = ?", (*params, platform)
         return [Round(*row) for row in await self.db.fetchall(sql + " ORDER BY ends_at", params)]
 
     async def enter(
@@ -125,45 +143,45 @@ class Game:
         """
         at = self.clock() if at is None else at
         key = (player.platform, player.user_id)
-        async with self.db.transaction() as conn:
-            async with conn.execute(
+        async with self.db.transaction() as tx:
+            await tx.lock(f"round:{round_id}")
+            row = await tx.fetchone(
                 "SELECT ends_at, ended_at FROM game_rounds WHERE id = ?", (round_id,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None or row[1] is not None or at >= row[0]:
                 raise RoundOver()
-            async with conn.execute(
+            previous = await tx.fetchone(
                 "SELECT similarity FROM game_entries"
                 " WHERE round_id = ? AND platform = ? AND user_id = ?",
                 (round_id, *key),
-            ) as cursor:
-                previous = await cursor.fetchone()
+            )
             best = previous is None or round(likeness.similarity, 4) > round(previous[0], 4)
             if best:
-                await conn.execute(
+                await tx.execute(
                     "INSERT INTO game_entries (round_id, platform, user_id, display_name,"
                     " similarity, score, photos, entered_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)"
                     " ON CONFLICT (round_id, platform, user_id) DO UPDATE SET"
                     " display_name = excluded.display_name, similarity = excluded.similarity,"
-                    " score = excluded.score, photos = photos + 1,"
+                    " score = excluded.score, photos = game_entries.photos + 1,"
                     " entered_at = excluded.entered_at",
                     (round_id, *key, player.display_name, likeness.similarity, score, at),
                 )
             else:
-                await conn.execute(
+                await tx.execute(
                     "UPDATE game_entries SET photos = photos + 1"
                     " WHERE round_id = ? AND platform = ? AND user_id = ?",
                     (round_id, *key),
                 )
         if best:
             self._faces.setdefault(round_id, {})[key] = likeness.tile
-        entries = await self._entries(round_id)
+        entries = await self._entries(self.db, round_id)
         mine = next(e for e in entries if e.key == key)
         place = 1 + sum(e.closeness > mine.closeness for e in entries)
         return EntryResult(mine, score, best, place, len(entries))
 
-    async def _entries(self, round_id: int) -> list[Entry]:
-        rows = await self.db.fetchall(
+    @staticmethod
+    async def _entries(q: Queries, round_id: int) -> list[Entry]:
+        rows = await q.fetchall(
             "SELECT platform, user_id, display_name, similarity, score, photos, entered_at"
             " FROM game_entries WHERE round_id = ?",
             (round_id,),
@@ -180,19 +198,20 @@ class Game:
         earns no points and has no winner.
         """
         now = self.clock()
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+        async with self.db.transaction() as tx:
+            await tx.lock(f"round:{round_id}")
+            changed = await tx.execute(
                 "UPDATE game_rounds SET ended_at = ?, outcome = ?"
                 " WHERE id = ? AND ended_at IS NULL",
                 (now, "stopped" if stopped else "time", round_id),
             )
-            if cursor.rowcount == 0:
+            if changed == 0:
                 return None
-            round_ = await self._round(round_id)
-            entries = await self._entries(round_id)
+            round_ = await self._round(tx, round_id)
+            entries = await self._entries(tx, round_id)
             counted = len(entries) >= self.min_players
             standings = rank(entries, counted)
-            await conn.executemany(
+            await tx.executemany(
                 "UPDATE game_entries SET place = ?, points = ?"
                 " WHERE round_id = ? AND platform = ? AND user_id = ?",
                 [
@@ -212,14 +231,16 @@ class Game:
 
     async def leaderboard(self, scope: str, limit: int = 10) -> list[Leader]:
         """The chat's best players by points over its counted rounds; ties share a place."""
-        # SQLite takes display_name from the row holding MAX(round_id): the player's
-        # latest name.
+        # Each player under their latest name: the one in their latest counted round.
         rows = await self.db.fetchall(
-            "SELECT e.platform, e.user_id, e.display_name, MAX(e.round_id), SUM(e.points),"
-            " SUM(e.place = 1), COUNT(*) FROM game_entries e"
-            " JOIN game_rounds r ON r.id = e.round_id"
-            " WHERE r.scope = ? AND e.place IS NOT NULL"
-            " GROUP BY e.platform, e.user_id ORDER BY 5 DESC, 6 DESC, 7 ASC, 3",
+            "WITH totals AS (SELECT e.platform, e.user_id, MAX(e.round_id) AS latest,"
+            " SUM(e.points) AS points, SUM(CASE WHEN e.place = 1 THEN 1 ELSE 0 END) AS wins,"
+            " COUNT(*) AS played FROM game_entries e JOIN game_rounds r ON r.id = e.round_id"
+            " WHERE r.scope = ? AND e.place IS NOT NULL GROUP BY e.platform, e.user_id)"
+            " SELECT t.platform, t.user_id, n.display_name, t.latest, t.points, t.wins, t.played"
+            " FROM totals t JOIN game_entries n ON n.round_id = t.latest"
+            " AND n.platform = t.platform AND n.user_id = t.user_id"
+            " ORDER BY t.points DESC, t.wins DESC, t.played ASC, n.display_name",
             (scope,),
         )
         points = [int(r[4]) for r in rows]
@@ -236,13 +257,14 @@ class Game:
 
     async def forget(self, platform: str, user_id: str) -> int:
         """Erase a player's entries and scores everywhere; returns how many entries went."""
-        async with self.db.transaction() as conn:
-            cursor = await conn.execute(
+        async with self.db.transaction() as tx:
+            deleted = await tx.execute(
                 "DELETE FROM game_entries WHERE platform = ? AND user_id = ?", (platform, user_id)
             )
-            deleted = max(0, cursor.rowcount)
-            await conn.execute(
-                "UPDATE game_rounds SET started_by = NULL WHERE platform = ? AND started_by = ?",
+            # The rounds they started keep no trace of them: neither who nor their language.
+            await tx.execute(
+                "UPDATE game_rounds SET started_by = NULL, language = NULL"
+                " WHERE platform = ? AND started_by = ?",
                 (platform, user_id),
             )
         for faces in self._faces.values():

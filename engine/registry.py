@@ -1,4 +1,4 @@
-"""Registered faces in SQLite: people, their registrations per scope, embeddings, erasure."""
+"""Registered faces: people, their registrations per scope, embeddings, erasure, any backend."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 
-import aiosqlite
 import numpy as np
 
-from engine.db import Database
 from engine.errors import DuplicateFace, RegistrationLimit
 from engine.faces import Face
+from engine.galleries import Galleries, Name, scope_lock
 from engine.gallery import Candidate, Gallery, MatchPolicy
+from engine.storage import Storage, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -62,48 +62,54 @@ class Unknown:
 
 @dataclasses.dataclass(frozen=True)
 class ForgetResult:
-    """What forget deleted."""
+    """What forget deleted: registrations in ``scopes``, their embeddings, and (when
+    forgetting everywhere) the person and their language."""
 
     scopes: tuple[str, ...]
     embeddings: int
     person_deleted: bool
+    language: bool = False  # a language preference was stored, and is erased
 
     @property
     def anything(self) -> bool:
-        return bool(self.scopes) or self.person_deleted
+        return bool(self.scopes) or self.person_deleted or self.language
 
 
 class Registry:
     """People, registrations and embeddings, with each scope's gallery kept in memory.
 
-    A scope's gallery loads from the database on its first query and is then kept
-    in step with every write, so queries never reload. Only embeddings made by
+    Any backend, and any number of processes sharing it: engine.galleries keeps
+    each process's galleries in step with the database. Only embeddings made by
     ``embedder`` are considered.
     """
 
     def __init__(
-        self, db: Database, *, embedder: str, dim: int, policy: MatchPolicy, limit: int = 5
+        self, db: Storage, *, embedder: str, dim: int, policy: MatchPolicy, limit: int = 5
     ) -> None:
         self.db = db
         self.embedder = embedder
         self.dim = dim
         self.policy = policy
         self.limit = limit
-        self._galleries: dict[str, Gallery] = {}
-        self._names: dict[int, Person] = {}
-        self._loading = asyncio.Lock()
+        self.galleries = Galleries(db, embedder=embedder, dim=dim)
+
+    async def close(self) -> None:
+        await self.galleries.close()
 
     # --- people ----------------------------------------------------------------
 
-    async def _person_id(self, conn: aiosqlite.Connection, person: Person, *, consent: bool) -> int:
+    @staticmethod
+    async def _person(tx: Transaction, person: Person, *, consent: bool) -> tuple[int, str]:
+        """Insert or update ``person``; returns their id and stored display name."""
         stamp = now()
-        await conn.execute(
+        row = await tx.fetchone(
             "INSERT INTO people (platform, user_id, display_name, language, consented_at,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, user_id) DO UPDATE"
             " SET display_name = CASE WHEN excluded.display_name != '' THEN"
-            " excluded.display_name ELSE display_name END,"
-            " language = COALESCE(excluded.language, language),"
-            " consented_at = COALESCE(consented_at, excluded.consented_at)",
+            " excluded.display_name ELSE people.display_name END,"
+            " language = COALESCE(excluded.language, people.language),"
+            " consented_at = COALESCE(people.consented_at, excluded.consented_at)"
+            " RETURNING id, display_name",
             (
                 person.platform,
                 person.user_id,
@@ -113,12 +119,8 @@ class Registry:
                 stamp,
             ),
         )
-        async with conn.execute(
-            "SELECT id FROM people WHERE platform = ? AND user_id = ?",
-            (person.platform, person.user_id),
-        ) as cursor:
-            (person_id,) = await cursor.fetchone()
-        return int(person_id)
+        assert row is not None
+        return int(row[0]), str(row[1])
 
     async def language(self, platform: str, user_id: str) -> str | None:
         row = await self.db.fetchone(
@@ -127,38 +129,23 @@ class Registry:
         return row[0] if row else None
 
     async def set_language(self, person: Person, language: str) -> None:
-        async with self.db.transaction() as conn:
-            await self._person_id(
-                conn, dataclasses.replace(person, language=language), consent=False
-            )
+        async with self.db.transaction() as tx:
+            await self._person(tx, dataclasses.replace(person, language=language), consent=False)
 
     # --- galleries -------------------------------------------------------------
 
     async def gallery(self, scope: str) -> Gallery:
-        """The scope's gallery, loaded from the database the first time."""
-        if scope in self._galleries:
-            return self._galleries[scope]
-        async with self._loading:
-            if scope not in self._galleries:
-                rows = await self.db.fetchall(
-                    "SELECT p.id, p.platform, p.user_id, p.display_name, e.vector"
-                    " FROM embeddings e JOIN registrations r ON r.id = e.registration_id"
-                    " JOIN people p ON p.id = r.person_id"
-                    " WHERE r.scope = ? AND e.embedder = ? ORDER BY e.id",
-                    (scope, self.embedder),
-                )
-                gallery = Gallery(self.dim)
-                if rows:
-                    for person_id, platform, user_id, name, _ in rows:
-                        self._names[person_id] = Person(platform, user_id, name)
-                    gallery.extend(
-                        np.array([r[0] for r in rows], np.int64),
-                        np.frombuffer(b"".join(r[4] for r in rows), np.float32).reshape(
-                            -1, self.dim
-                        ),
-                    )
-                self._galleries[scope] = gallery
-        return self._galleries[scope]
+        """The scope's gallery, as of the database's latest change to it."""
+        return await self.galleries.get(scope)
+
+    async def anyone(self, scope: str) -> bool:
+        """Whether anyone is registered in ``scope`` (for this embedder): one indexed lookup."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM registrations r JOIN embeddings e ON e.registration_id = r.id"
+            " WHERE r.scope = ? AND e.embedder = ? LIMIT 1",
+            (scope, self.embedder),
+        )
+        return row is not None
 
     # --- register, match -------------------------------------------------------
 
@@ -168,37 +155,41 @@ class Registry:
         """Store one embedding for ``person`` in ``scope``, after the duplicate and limit checks.
 
         The caller has the person's consent: it is recorded with the first registration.
+        The checks and the write hold the scope's lock, so they hold across processes.
 
         Raises:
             DuplicateFace: the face matches someone else registered in this scope.
             RegistrationLimit: the person already has ``limit`` photos in this scope.
         """
         vector = np.asarray(vector, np.float32).reshape(self.dim)
-        gallery = await self.gallery(scope)
-        async with self.db.transaction() as conn:
-            person_id = await self._person_id(conn, person, consent=True)
+        await self.gallery(scope)  # loaded outside the lock, when it is not yet
+        async with self.db.transaction() as tx:
+            await tx.lock(f"person:{person.platform}:{person.user_id}")
+            gallery = await self.galleries.lock(tx, scope)
+            person_id, name = await self._person(tx, person, consent=True)
             photos = gallery.count(person_id)
             if photos >= self.limit:
                 raise RegistrationLimit(limit=self.limit)
-            (other,) = gallery.best(vector, self.policy, exclude=person_id)
+            (other,) = await asyncio.to_thread(gallery.best, vector, self.policy, person_id)
             if other is not None and other.accepted(self.policy):
                 raise DuplicateFace()
             stamp = now()
-            await conn.execute(
+            await tx.execute(
                 "INSERT INTO registrations (person_id, scope, created_at, last_used_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (person_id, scope) DO UPDATE"
                 " SET last_used_at = excluded.last_used_at",
                 (person_id, scope, stamp, stamp),
             )
-            await conn.execute(
+            row = await tx.fetchone(
                 "INSERT INTO embeddings (registration_id, embedder, vector, created_at)"
-                " SELECT id, ?, ?, ? FROM registrations WHERE person_id = ? AND scope = ?",
+                " SELECT id, ?, ?, ? FROM registrations WHERE person_id = ? AND scope = ?"
+                " RETURNING id",
                 (self.embedder, vector.tobytes(), stamp, person_id, scope),
             )
-        # Only after the commit: memory never holds what the database does not.
-        gallery.add(person_id, vector)
-        row = await self.db.fetchone("SELECT display_name FROM people WHERE id = ?", (person_id,))
-        self._names[person_id] = Person(person.platform, person.user_id, row[0] if row else "")
+            assert row is not None
+            # Memory changes only after the commit: it never holds what the database does not.
+            who = Name(person.platform, person.user_id, name)
+            await self.galleries.added(tx, scope, person_id, who, int(row[0]), vector)
         return RegisterResult(face=face, photos=photos + 1, limit=self.limit)
 
     async def match(
@@ -212,17 +203,19 @@ class Registry:
         results: list[Match | Unknown] = []
         used: set[int] = set()
         for face, candidate in zip(faces, candidates, strict=True):
-            if candidate is not None and candidate.accepted(self.policy):
+            # A person forgotten while the query ran has no name any more: nobody is named.
+            name = self.galleries.name(candidate.person) if candidate is not None else None
+            if candidate is not None and name is not None and candidate.accepted(self.policy):
                 used.add(candidate.person)
-                person = self._names[candidate.person]
+                person = Person(name.platform, name.user_id, name.display_name)
                 results.append(Match(face, person, candidate.score, candidate.margin))
             else:
                 results.append(Unknown(face, candidate.score if candidate else None))
         if used:
-            async with self.db.transaction() as conn:
-                await conn.executemany(
+            async with self.db.transaction() as tx:
+                await tx.executemany(
                     "UPDATE registrations SET last_used_at = ? WHERE person_id = ? AND scope = ?",
-                    [(now(), p, scope) for p in used],
+                    [(now(), p, scope) for p in sorted(used)],
                 )
         return results
 
@@ -230,35 +223,44 @@ class Registry:
 
     async def forget(self, platform: str, user_id: str, scope: str | None = None) -> ForgetResult:
         """Delete a person's registrations (in ``scope``, or everywhere) and, when
-        everywhere, the person too; memory is cleared in step and the files scrubbed."""
-        row = await self.db.fetchone(
-            "SELECT id FROM people WHERE platform = ? AND user_id = ?", (platform, user_id)
-        )
-        if row is None:
-            return ForgetResult((), 0, False)
-        person_id = int(row[0])
-        where, params = "person_id = ?", (person_id,)
-        if scope is not None:
-            where, params = "person_id = ? AND scope = ?", (person_id, scope)
-        async with self.db.transaction() as conn:
-            async with conn.execute(f"SELECT scope FROM registrations WHERE {where}", params) as c:
-                scopes = tuple(sorted(r[0] for r in await c.fetchall()))
-            async with conn.execute(
+        everywhere, the person and their language too. Every process's memory is
+        cleared in step, and the files scrubbed where the backend can."""
+        async with self.db.transaction() as tx:
+            await tx.lock(f"person:{platform}:{user_id}")
+            row = await tx.fetchone(
+                "SELECT id, language FROM people WHERE platform = ? AND user_id = ?",
+                (platform, user_id),
+            )
+            if row is None:
+                return ForgetResult((), 0, False)
+            person_id = int(row[0])
+            where, params = "person_id = ?", (person_id,)
+            if scope is not None:
+                where, params = "person_id = ? AND scope = ?", (person_id, scope)
+            scopes = tuple(
+                sorted(
+                    r[0]
+                    for r in await tx.fetchall(
+                        f"SELECT scope FROM registrations WHERE {where}", params
+                    )
+                )
+            )
+            for name in scopes:
+                await tx.lock(scope_lock(name))
+            (embeddings,) = await tx.fetchone(
                 "SELECT COUNT(*) FROM embeddings WHERE registration_id IN"
                 f" (SELECT id FROM registrations WHERE {where})",
                 params,
-            ) as c:
-                (embeddings,) = await c.fetchone()
-            await conn.execute(f"DELETE FROM registrations WHERE {where}", params)
+            ) or (0,)
+            await tx.execute(f"DELETE FROM registrations WHERE {where}", params)
+            for name in scopes:
+                await self.galleries.removed(tx, name, [person_id])
             if scope is None:
-                await conn.execute("DELETE FROM people WHERE id = ?", (person_id,))
-        for name in scopes:
-            if name in self._galleries:
-                self._galleries[name].remove(person_id)
-        if scope is None:
-            self._names.pop(person_id, None)
+                await tx.execute("DELETE FROM people WHERE id = ?", (person_id,))
+                self.galleries.forgotten(tx, person_id)
         await self.db.erase()
-        return ForgetResult(scopes, int(embeddings), scope is None)
+        language = scope is None and row[1] is not None
+        return ForgetResult(scopes, int(embeddings), scope is None, language)
 
     async def export(self, platform: str, user_id: str) -> dict[str, object]:
         """Everything held about a person, as plain JSON-ready data."""
@@ -300,18 +302,27 @@ class Registry:
         """Delete registrations unused for ``days`` days; returns how many."""
         cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat(timespec="seconds")
         stale = await self.db.fetchall(
-            "SELECT person_id, scope FROM registrations WHERE last_used_at < ?", (cutoff,)
+            "SELECT DISTINCT scope FROM registrations WHERE last_used_at < ?", (cutoff,)
         )
         if not stale:
             return 0
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM registrations WHERE last_used_at < ?", (cutoff,))
-        for person_id, scope in stale:
-            if scope in self._galleries:
-                self._galleries[scope].remove(person_id)
+        expired = 0
+        async with self.db.transaction() as tx:
+            scopes = sorted(r[0] for r in stale)
+            for scope in scopes:
+                await tx.lock(scope_lock(scope))
+            for scope in scopes:
+                people = await tx.fetchall(
+                    "DELETE FROM registrations WHERE scope = ? AND last_used_at < ?"
+                    " RETURNING person_id",
+                    (scope, cutoff),
+                )
+                if people:
+                    expired += len(people)
+                    await self.galleries.removed(tx, scope, sorted(int(p[0]) for p in people))
         await self.db.erase()
-        log.info("expired %d registrations unused for %d days", len(stale), days)
-        return len(stale)
+        log.info("expired %d registrations unused for %d days", expired, days)
+        return expired
 
     async def stats(self) -> dict[str, int]:
         counts = {}

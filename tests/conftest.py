@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import os
 import subprocess
 import sys
@@ -71,6 +72,47 @@ def group_photo(astronaut: Image.Image, hopper: Image.Image) -> Image.Image:
         astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((300, 300)), (900, 300)
     )
     return canvas
+
+
+# --- storage on both backends ---------------------------------------------------------
+
+BACKENDS = ("sqlite", "postgresql")
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """One private PostgreSQL 16 server with pgvector for the whole run (pgserver), in a
+    temporary folder, listening on a socket there only: runs at once never collide."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def new_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> str:
+    """The URL of an empty database on ``backend``: a new file, or a new PostgreSQL database."""
+    if backend == "sqlite":
+        return str(folder / f"db{next(_databases)}.sqlite3")
+    server = request.getfixturevalue("pg_server")
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    server.psql(f"CREATE DATABASE {name};")
+    return server.get_uri(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database for one test, once on each backend."""
+    return new_database(request, request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_storage_url(request: pytest.FixtureRequest, tmp_path_factory) -> str:
+    """A fresh database for one test module, once on each backend."""
+    return new_database(request, request.param, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture(scope="session")

@@ -17,13 +17,13 @@ WRITER = textwrap.dedent(
     """
     import asyncio, sys
     import numpy as np
-    from engine.db import Database
     from engine.faces import Face
     from engine.gallery import MatchPolicy
     from engine.registry import Person, Registry
+    from engine.storage import connect
 
     async def main():
-        db = Database(sys.argv[1])
+        db = connect(sys.argv[1])
         await db.open()
         registry = Registry(db, embedder="dlib", dim=8, policy=MatchPolicy(2.0), limit=10**9)
         rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""The game's rules and records (engine/game.py) on a real SQLite file, with a fake clock."""
+"""The game's rules and records (engine/game.py), on SQLite and on PostgreSQL, with a fake clock."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine.db import Database
 from engine.engine import Engine
 from engine.errors import ModelUnavailable, NoFaceFound, RoundOver, RoundRunning, UnknownCelebrity
 from engine.faces import Face
@@ -17,6 +16,7 @@ from engine.game import Entry, choose_celebrity, podium, rank
 from engine.game_store import Game
 from engine.pipeline import Likeness, Pipeline
 from engine.registry import Person
+from engine.storage import Storage, connect
 from tests.conftest import encode
 
 CHAT = "telegram:-100"
@@ -47,15 +47,15 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    database = Database(tmp_path / "game.sqlite3")
+async def db(storage_url: str):
+    database = connect(storage_url)
     await database.open()
     yield database
     await database.close()
 
 
 @pytest.fixture
-def game(db: Database, clock: FakeClock) -> Game:
+def game(db: Storage, clock: FakeClock) -> Game:
     return Game(db, clock=clock, min_players=2)
 
 
@@ -173,10 +173,9 @@ async def test_stop_ends_a_round_with_its_points(game: Game, clock: FakeClock) -
     assert await game.current(CHAT) is None
 
 
-async def test_rounds_and_scores_survive_a_reopened_database(tmp_path: Path) -> None:
+async def test_rounds_and_scores_survive_a_reopened_database(storage_url: str) -> None:
     clock = FakeClock()
-    path = tmp_path / "game.sqlite3"
-    db = Database(path)
+    db = connect(storage_url)
     await db.open()
     game = Game(db, clock=clock)
     await play(game, clock, {"Alice": 70, "Bob": 60})
@@ -186,7 +185,7 @@ async def test_rounds_and_scores_survive_a_reopened_database(tmp_path: Path) -> 
     await db.close()  # the process stops in the middle of a round
 
     clock.now = running.ends_at + 120  # and starts again two minutes after its end
-    db = Database(path)
+    db = connect(storage_url)
     await db.open()
     try:
         game = Game(db, clock=clock)
@@ -206,7 +205,7 @@ async def test_rounds_and_scores_survive_a_reopened_database(tmp_path: Path) -> 
         await db.close()
 
 
-async def test_forget_erases_a_players_entries(game: Game, clock: FakeClock, db: Database) -> None:
+async def test_forget_erases_a_players_entries(game: Game, clock: FakeClock, db: Storage) -> None:
     await play(game, clock, {"Alice": 70, "Bob": 60})
     await play(game, clock, {"Alice": 50, "Bob": 60})
     held = await game.export("telegram", "alice")
@@ -220,8 +219,12 @@ async def test_forget_erases_a_players_entries(game: Game, clock: FakeClock, db:
     assert await game.forget("telegram", "alice") == 0
     starters = await db.fetchall("SELECT DISTINCT started_by FROM game_rounds")
     assert starters == [("host",)]
+    assert await db.fetchall("SELECT DISTINCT language FROM game_rounds") == [("en",)]
     assert await game.forget("telegram", "host") == 0
-    assert await db.fetchall("SELECT DISTINCT started_by FROM game_rounds") == [(None,)]
+    # Neither who started the rounds nor their language is kept.
+    assert await db.fetchall("SELECT DISTINCT started_by, language FROM game_rounds") == [
+        (None, None)
+    ]
 
 
 def test_choosing_the_celebrity() -> None:

@@ -1,14 +1,17 @@
-"""The SQLite database (aiosqlite): connection settings, versioned migrations, erasure."""
+"""The SQLite backend (aiosqlite): one file, WAL mode, versioned migrations, erasure."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
+
+from engine.storage.base import DatabaseError, Hooks, Listener, Params, Row
 
 log = logging.getLogger(__name__)
 
@@ -77,33 +80,92 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX game_entries_player ON game_entries (platform, user_id);
     """,
+    # 3: what replicas sharing the database coordinate through: a version per scope,
+    # bumped by every change to its registrations (a process whose gallery is behind
+    # reloads it), the updates already claimed, and rate-limit charges.
+    """
+    CREATE TABLE scopes (
+        scope   TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
+    CREATE TABLE claims (
+        platform   TEXT NOT NULL,
+        update_id  TEXT NOT NULL,
+        claimed_at REAL NOT NULL,
+        PRIMARY KEY (platform, update_id)
+    );
+    CREATE INDEX claims_age ON claims (claimed_at);
+    CREATE TABLE charges (
+        id   INTEGER PRIMARY KEY,
+        key  TEXT NOT NULL,
+        at   REAL NOT NULL,
+        cost REAL NOT NULL
+    );
+    CREATE INDEX charges_key ON charges (key, at);
+    """,
 ]
 
 
-class DatabaseError(Exception):
-    """The database cannot be used: locked, read-only, full, or damaged."""
+class _Transaction(Hooks):
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            return max(0, cursor.rowcount)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self.conn.executemany(sql, [tuple(r) for r in rows])
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        async with self.conn.execute(sql, tuple(params)) as cursor:
+            return await cursor.fetchone()
+
+    async def lock(self, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already holds the file's one write lock."""
+
+    def notify(self, payload: str) -> None:
+        """Nothing to carry it: another process on the same file sees a scope's version
+        change instead (see engine.registry)."""
 
 
-class Database:
-    """One aiosqlite connection for the process, in WAL mode, with foreign keys on.
+class SQLiteStorage:
+    """The SQLite storage: one aiosqlite connection for the process, in WAL mode,
+    with foreign keys on.
 
     ``secure_delete`` makes SQLite overwrite deleted rows with zeros, and `erase`
     checkpoints and truncates the write-ahead log, so that forgotten data does not
     linger in either file. Writes go through `transaction()`, which serialises
-    them: aiosqlite shares one connection between all tasks.
+    them: aiosqlite shares one connection between all tasks, and BEGIN IMMEDIATE
+    takes the file's write lock against other processes too.
     """
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._conn: aiosqlite.Connection | None = None
         self._write = asyncio.Lock()
+        self._reader: _Transaction | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLite database {self.path}"
 
     @property
     def conn(self) -> aiosqlite.Connection:
         if self._conn is None:
-            raise RuntimeError("Database.open() was not called")
+            raise RuntimeError("SQLiteStorage.open() was not called")
         return self._conn
+
+    @property
+    def listening(self) -> bool:
+        return False
 
     async def open(self) -> None:
         if self._conn is not None:
@@ -125,11 +187,13 @@ class Database:
             await conn.close()
             raise
         self._conn = conn
+        self._reader = _Transaction(conn)
 
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+            self._reader = None
 
     @staticmethod
     async def _migrate(conn: aiosqlite.Connection) -> None:
@@ -152,25 +216,42 @@ class Database:
             log.info("database migrated to schema version %d", number)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[_Transaction]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         async with self._write:
             conn = self.conn
             await conn.execute("BEGIN IMMEDIATE")
+            transaction = _Transaction(conn)
             try:
-                yield conn
+                yield transaction
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+            transaction.committed()
 
-    async def fetchall(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    @property
+    def _queries(self) -> _Transaction:
+        if self._reader is None:
+            raise RuntimeError("SQLiteStorage.open() was not called")
+        return self._reader
 
-    async def fetchone(self, sql: str, params: tuple[object, ...] = ()) -> tuple | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        async with self._write:
+            return await self._queries.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        async with self._write:
+            await self._queries.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._queries.fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._queries.fetchone(sql, params)
+
+    async def listen(self, callback: Listener) -> None:
+        """SQLite carries no notifications between processes; see `_Transaction.notify`."""
 
     async def erase(self) -> None:
         """Push deleted pages out of the write-ahead log and truncate it to nothing."""
