@@ -63,6 +63,10 @@ class Galleries:
     def __iter__(self):
         return iter(list(self._galleries.values()))
 
+    def held(self, scope: str) -> Gallery | None:
+        """The scope's gallery as memory holds it now, without asking the database."""
+        return self._galleries.get(scope)
+
     def name(self, person_id: int) -> Name | None:
         """The person behind a gallery row; None once they are forgotten."""
         return self._names.get(person_id)

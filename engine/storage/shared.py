@@ -63,10 +63,10 @@ class RateLimits:
                 after the work (the seconds a photo took); returns 0 if the budget
                 still holds, else the seconds until it does again.
         """
-        now = self.clock()
         self._longest = max(self._longest, window_s)
         async with self.db.transaction() as tx:
             await tx.lock(f"charge:{key}")
+            now = self.clock()  # once the lock is held: charges are recorded in time order
             await tx.execute("DELETE FROM charges WHERE key = ? AND at <= ?", (key, now - window_s))
             rows = await tx.fetchall("SELECT at, cost FROM charges WHERE key = ?", (key,))
             charges = [(float(at), float(c)) for at, c in rows]

@@ -118,13 +118,14 @@ class _Transaction(Hooks):
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         await self.conn.executemany(sql, [tuple(r) for r in rows])
 
+    # Executed and read in one call on aiosqlite's thread: a statement left open while
+    # another task runs would make the write-ahead log's checkpoint (erase) fail.
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def lock(self, key: str) -> None:
         """Nothing to do: BEGIN IMMEDIATE already holds the file's one write lock."""
