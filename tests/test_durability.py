@@ -1,16 +1,18 @@
-"""Killed processes: the database survives a kill mid-write, and a game round a crash."""
+"""Killed processes, on SQLite and PostgreSQL: the data survives a kill mid-write, and a game
+round a crash, ended by the next process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+from engine.storage import connect
 from tests.conftest import ROOT, encode
 
 WRITER = textwrap.dedent(
@@ -37,10 +39,9 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_database_survives_a_process_killed_mid_write(tmp_path: Path) -> None:
-    path = tmp_path / "killed.sqlite3"
+def test_database_survives_a_process_killed_mid_write(storage_url: str) -> None:
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path)],
+        [sys.executable, "-c", WRITER, storage_url],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -54,22 +55,34 @@ def test_database_survives_a_process_killed_mid_write(tmp_path: Path) -> None:
             break
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=10)
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        (rows,) = conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()
-        ids = {int(r[0]) for r in conn.execute("SELECT user_id FROM people")}
+    rows, ids, integrity = asyncio.run(contents(storage_url))
+    assert integrity == "ok"
     assert rows >= committed + 1
     assert set(range(committed + 1)) <= ids
 
 
-def test_a_crash_in_the_middle_of_a_round_recovers(tmp_path: Path, toy_model, astronaut, hopper):
+async def contents(url: str) -> tuple[int, set[int], str]:
+    """Embeddings stored, people's user ids, and the database's own integrity check."""
+    db = connect(url)
+    await db.open()
+    try:
+        (rows,) = await db.fetchone("SELECT COUNT(*) FROM embeddings")
+        ids = {int(r[0]) for r in await db.fetchall("SELECT user_id FROM people")}
+        return int(rows), ids, await db.integrity_check()
+    finally:
+        await db.close()
+
+
+def test_a_crash_in_the_middle_of_a_round_recovers(
+    tmp_path: Path, storage_url: str, toy_model, astronaut, hopper
+):
     (tmp_path / "a.jpg").write_bytes(encode(astronaut, "JPEG"))
     (tmp_path / "h.jpg").write_bytes(encode(hopper, "JPEG"))
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "LOOKALIKE_MODEL": str(toy_model),
-        "LOOKALIKE_DB": str(tmp_path / "game.sqlite3"),
+        "LOOKALIKE_DB": storage_url,
         "GAME_ROUND_SECONDS": "30",
         "LOG_LEVEL": "ERROR",
     }

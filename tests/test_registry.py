@@ -161,6 +161,35 @@ async def test_language_is_kept_and_forgotten(engine: Engine) -> None:
     assert not (await engine.forget(grace)).language
 
 
+async def test_engines_sharing_a_database_act_as_one(
+    engine: Engine, pipeline: Pipeline, astronaut: Image.Image
+) -> None:
+    """Replicas: a face registered through A is recognised through B at once, and
+    forgotten through C, it is unknown to every one of them."""
+    b, c = Engine(engine.settings, pipeline=pipeline), Engine(engine.settings, pipeline=pipeline)
+    await b.start()
+    await c.start()
+    try:
+        scope, hana = "telegram:-900", Person("telegram", "4001", "Hana")
+        photo = encode(astronaut.resize((460, 460)), "PNG")
+        assert not await b.has_registrations(scope)
+        (before,) = await b.whoami(scope, photo)  # B holds the scope's (empty) gallery
+        assert isinstance(before, Unknown)
+        await engine.register(scope, hana, photo)
+        assert await b.has_registrations(scope) and await c.has_registrations(scope)
+        (seen,) = await b.whoami(scope, photo)
+        assert isinstance(seen, Match) and seen.person.display_name == "Hana"
+        forgotten = await c.forget(hana)
+        assert forgotten.scopes == (scope,) and forgotten.person_deleted
+        for replica in (engine, b, c):
+            (gone,) = await replica.whoami(scope, photo)
+            assert isinstance(gone, Unknown)
+            assert not await replica.has_registrations(scope)
+    finally:
+        await b.close()
+        await c.close()
+
+
 # --- the registry alone, with synthetic embeddings -----------------------------
 
 
