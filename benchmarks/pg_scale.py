@@ -40,6 +40,7 @@ from engine.storage.postgres import PostgresStorage
 SCOPE = "telegram:-1000000"
 PHOTOS = 3
 POLICY = MatchPolicy(0.93, 0.0, "max")
+LONG = 7200.0  # seconds a bulk load or an index build may take
 
 
 def clustered(size: int, dim: int, queries: int, seed: int = 0):
@@ -77,11 +78,13 @@ async def load(db: PostgresStorage, vectors: np.ndarray, ids: np.ndarray) -> flo
             "people",
             columns=["id", "platform", "user_id", "display_name", "created_at"],
             records=((p + 1, "telegram", str(p), f"P{p}", stamp) for p in range(people)),
+            timeout=LONG,
         )
         await conn.copy_records_to_table(
             "registrations",
             columns=["id", "person_id", "scope", "created_at", "last_used_at"],
             records=((p + 1, p + 1, SCOPE, stamp, stamp) for p in range(people)),
+            timeout=LONG,
         )
         await conn.copy_records_to_table(
             "embeddings",
@@ -90,10 +93,11 @@ async def load(db: PostgresStorage, vectors: np.ndarray, ids: np.ndarray) -> flo
                 (i + 1, int(p) + 1, "dlib", v.tobytes(), stamp)
                 for i, (p, v) in enumerate(zip(ids, vectors, strict=True))
             ),
+            timeout=LONG,
         )
         await conn.execute("INSERT INTO scopes VALUES ($1, 1)", SCOPE)
-        await conn.execute("VACUUM ANALYZE embeddings")
-        await conn.execute("ANALYZE registrations")
+        await conn.execute("VACUUM ANALYZE embeddings", timeout=LONG)
+        await conn.execute("ANALYZE registrations", timeout=LONG)
     return time.perf_counter() - start
 
 
@@ -174,7 +178,7 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, object]:
                 f"CREATE INDEX embeddings_hnsw ON embeddings USING hnsw"
                 f" ((vector::vector({args.dim})) vector_cosine_ops)"
                 f" WITH (m = {args.m}, ef_construction = {args.ef_construction})",
-                timeout=7200,
+                timeout=LONG,
             )
             report["hnsw_build_s"] = time.perf_counter() - start
             report["hnsw_size_mb"] = (

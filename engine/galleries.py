@@ -75,9 +75,9 @@ class Galleries:
 
     async def get(self, scope: str) -> Gallery:
         """The scope's gallery, as of the database's latest version of it."""
-        if not self._subscribed:
-            self._subscribed = True
+        if not self._subscribed:  # before any gallery is held: no change can be missed
             await self.db.listen(self._heard)
+            self._subscribed = True
         current = await version(self.db, scope)
         gallery = self._galleries.get(scope)
         if gallery is not None and gallery.version < current and self.db.listening:
