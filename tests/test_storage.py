@@ -245,3 +245,31 @@ async def test_register_forget_and_whoami_racing_never_name_the_wrong_person(
     finally:
         await registry.close()
         await db.close()
+
+
+async def test_a_lost_notification_connection_is_reopened_and_memory_rebuilt(request) -> None:
+    from tests.conftest import new_database
+
+    db = connect(new_database(request, "postgresql", Path()))
+    await db.open()
+    registry = registry_on(db)
+    try:
+        (vector,) = normalise(np.random.default_rng(5).normal(size=(1, 16)).astype(np.float32))
+        await registry.add(SCOPE, Person("telegram", "1", "Ivy"), vector, FACE)
+        assert db.listening and registry.galleries.held(SCOPE) is not None
+        (listener,) = await db.fetchall(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE query LIKE 'LISTEN%' AND pid != pg_backend_pid()"
+        )
+        await db.execute("SELECT pg_terminate_backend(?)", listener)
+        # Whatever it missed meanwhile, memory is dropped and rebuilt from the database.
+        for _ in range(500):
+            if db.listening and registry.galleries.held(SCOPE) is None:
+                break
+            await asyncio.sleep(0.01)
+        assert db.listening and registry.galleries.held(SCOPE) is None
+        (match,) = await registry.match(SCOPE, [FACE], vector[None])
+        assert isinstance(match, Match) and match.person.display_name == "Ivy"
+    finally:
+        await registry.close()
+        await db.close()

@@ -317,9 +317,9 @@ class PostgresStorage:
     # --- notifications -------------------------------------------------------------
 
     async def listen(self, callback: Listener) -> None:
-        self._listeners.append(callback)
-        if self._listener is None:
+        if self._listener is None and self._reconnect is None:
             await self._connect_listener()
+        self._listeners.append(callback)
 
     async def _connect_listener(self) -> None:
         conn = await asyncpg.connect(self.url, timeout=self.timeout)
