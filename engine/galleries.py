@@ -76,8 +76,10 @@ class Galleries:
     async def get(self, scope: str) -> Gallery:
         """The scope's gallery, as of the database's latest version of it."""
         if not self._subscribed:  # before any gallery is held: no change can be missed
-            await self.db.listen(self._heard)
-            self._subscribed = True
+            async with self._loading:
+                if not self._subscribed:
+                    await self.db.listen(self._heard)
+                    self._subscribed = True
         current = await version(self.db, scope)
         gallery = self._galleries.get(scope)
         if gallery is not None and gallery.version < current and self.db.listening:
@@ -103,18 +105,23 @@ class Galleries:
 
     async def _load(self, q: Queries, scope: str, at: int) -> Gallery:
         """Read the scope's gallery; the caller holds the scope's lock, at version ``at``."""
+        # Names once per person, vectors once per row: a million rows read fast.
+        people = await q.fetchall(
+            "SELECT DISTINCT p.id, p.platform, p.user_id, p.display_name FROM people p"
+            " JOIN registrations r ON r.person_id = p.id WHERE r.scope = ?",
+            (scope,),
+        )
         rows = await q.fetchall(
-            "SELECT p.id, p.platform, p.user_id, p.display_name, e.vector"
-            " FROM embeddings e JOIN registrations r ON r.id = e.registration_id"
-            " JOIN people p ON p.id = r.person_id"
+            "SELECT r.person_id, e.vector FROM embeddings e"
+            " JOIN registrations r ON r.id = e.registration_id"
             " WHERE r.scope = ? AND e.embedder = ? ORDER BY e.id",
             (scope, self.embedder),
         )
+        for person_id, platform, user_id, name in people:
+            self._names[person_id] = Name(platform, user_id, name)
         gallery = Gallery(self.dim, version=at)
         if rows:
-            for person_id, platform, user_id, name, _ in rows:
-                self._names[person_id] = Name(platform, user_id, name)
-            vectors = np.frombuffer(b"".join(r[4] for r in rows), np.float32)
+            vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
             gallery.extend(np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, self.dim))
         self._galleries[scope] = gallery
         return gallery

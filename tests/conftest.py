@@ -6,8 +6,10 @@ import dataclasses
 import io
 import itertools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import matplotlib.cbook
@@ -81,16 +83,23 @@ _databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
+def pg_server():
     """One private PostgreSQL 16 server with pgvector for the whole run (pgserver), in a
-    temporary folder, listening on a socket there only: runs at once never collide."""
+    temporary folder, listening on a socket there only: runs at once never collide.
+
+    Not under pytest's own temporary folder: as root, pgserver runs the server as
+    another user, and every pytest run makes that folder private to root again."""
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("postgres"), cleanup_mode="stop")
+    folder = Path(tempfile.mkdtemp(prefix="lookalike-test-pg-"))
     try:
-        yield server
+        server = pgserver.get_server(folder, cleanup_mode="stop")
+        try:
+            yield server
+        finally:
+            server.cleanup()
     finally:
-        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def new_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> str:

@@ -222,6 +222,12 @@ async def test_one_hundred_concurrent_tasks(registry: Registry) -> None:
     results = await registry.match("telegram:1", [FACE] * 50, vectors)
     assert [r.person.user_id for r in results] == [str(i) for i in range(50)]
     assert await registry.db.integrity_check() == "ok"
+    if registry.db.listening:  # fifty first queries at once opened one notification connection
+        rows = await registry.db.fetchall(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'"
+            " AND datname = current_database()"
+        )
+        assert rows == [(1,)]
 
 
 async def test_the_limit_holds_under_concurrency(registry: Registry) -> None:
