@@ -94,6 +94,11 @@ def pg_server():
     folder = Path(tempfile.mkdtemp(prefix="lookalike-test-pg-"))
     try:
         server = pgserver.get_server(folder, cleanup_mode="stop")
+        # A throwaway server: nothing it holds must survive a crash of the machine.
+        server.psql(
+            "ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+            " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();"
+        )
         try:
             yield server
         finally:
