@@ -12,9 +12,11 @@ or reloaded: what the database says wins over what the memory holds.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,9 +60,13 @@ class Galleries:
         self._queue: list[str] = []
         self._worker: asyncio.Task[None] | None = None
         self._subscribed = False
-        self._loading = asyncio.Lock()
+        self._subscribing = asyncio.Lock()
+        # One load of a scope at a time, not one per waiting query; other scopes go on.
+        self._loading: collections.defaultdict[str, asyncio.Lock] = collections.defaultdict(
+            asyncio.Lock
+        )
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Gallery]:
         return iter(list(self._galleries.values()))
 
     def held(self, scope: str) -> Gallery | None:
@@ -76,7 +82,7 @@ class Galleries:
     async def get(self, scope: str) -> Gallery:
         """The scope's gallery, as of the database's latest version of it."""
         if not self._subscribed:  # before any gallery is held: no change can be missed
-            async with self._loading:
+            async with self._subscribing:
                 if not self._subscribed:
                     await self.db.listen(self._heard)
                     self._subscribed = True
@@ -91,7 +97,7 @@ class Galleries:
                     )
             gallery = self._galleries.get(scope)
         if gallery is None or gallery.version != current:
-            async with self._loading:  # one load at a time, not one per waiting query
+            async with self._loading[scope]:
                 gallery = self._galleries.get(scope)
                 if gallery is None or gallery.version < current:
                     async with self.db.transaction() as tx:
@@ -138,7 +144,13 @@ class Galleries:
         return gallery
 
     async def added(
-        self, tx: Transaction, scope: str, person: int, name: Name, embedding: int, vector
+        self,
+        tx: Transaction,
+        scope: str,
+        person: int,
+        name: Name,
+        embedding: int,
+        vector: np.ndarray,
     ) -> None:
         """A row was stored for ``person`` in the locked ``scope``."""
         at = await bump(tx, scope)

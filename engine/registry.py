@@ -237,14 +237,8 @@ class Registry:
             where, params = "person_id = ?", (person_id,)
             if scope is not None:
                 where, params = "person_id = ? AND scope = ?", (person_id, scope)
-            scopes = tuple(
-                sorted(
-                    r[0]
-                    for r in await tx.fetchall(
-                        f"SELECT scope FROM registrations WHERE {where}", params
-                    )
-                )
-            )
+            found = await tx.fetchall(f"SELECT scope FROM registrations WHERE {where}", params)
+            scopes = tuple(sorted(r[0] for r in found))
             for name in scopes:
                 await tx.lock(scope_lock(name))
             (embeddings,) = await tx.fetchone(
