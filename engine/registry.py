@@ -40,6 +40,7 @@ class RegisterResult:
     face: Face
     photos: int
     limit: int
+    work_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ForgetResult:
     scopes: tuple[str, ...]
     embeddings: int
     person_deleted: bool
+    language: bool = False  # a stored language was erased too
 
     @property
     def anything(self) -> bool:
@@ -119,6 +121,16 @@ class Registry:
         ) as cursor:
             (person_id,) = await cursor.fetchone()
         return int(person_id)
+
+    async def photos(self, scope: str, platform: str, user_id: str) -> int:
+        """How many photos the person has registered in ``scope``."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM embeddings e JOIN registrations r ON r.id = e.registration_id"
+            " JOIN people p ON p.id = r.person_id"
+            " WHERE r.scope = ? AND p.platform = ? AND p.user_id = ? AND e.embedder = ?",
+            (scope, platform, user_id, self.embedder),
+        )
+        return int(row[0]) if row else 0
 
     async def language(self, platform: str, user_id: str) -> str | None:
         row = await self.db.fetchone(
@@ -232,11 +244,12 @@ class Registry:
         """Delete a person's registrations (in ``scope``, or everywhere) and, when
         everywhere, the person too; memory is cleared in step and the files scrubbed."""
         row = await self.db.fetchone(
-            "SELECT id FROM people WHERE platform = ? AND user_id = ?", (platform, user_id)
+            "SELECT id, language FROM people WHERE platform = ? AND user_id = ?",
+            (platform, user_id),
         )
         if row is None:
             return ForgetResult((), 0, False)
-        person_id = int(row[0])
+        person_id, language = int(row[0]), row[1]
         where, params = "person_id = ?", (person_id,)
         if scope is not None:
             where, params = "person_id = ? AND scope = ?", (person_id, scope)
@@ -258,7 +271,9 @@ class Registry:
         if scope is None:
             self._names.pop(person_id, None)
         await self.db.erase()
-        return ForgetResult(scopes, int(embeddings), scope is None)
+        return ForgetResult(
+            scopes, int(embeddings), scope is None, scope is None and language is not None
+        )
 
     async def export(self, platform: str, user_id: str) -> dict[str, object]:
         """Everything held about a person, as plain JSON-ready data."""
