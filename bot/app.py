@@ -54,12 +54,28 @@ def redact_secrets(secrets: Sequence[str]) -> None:
     logging.setLogRecordFactory(factory)
 
 
-def configure_logging(settings: BotSettings) -> None:
+# Libraries whose DEBUG records hold whole messages (names, captions, file ids), or
+# request URLs with the token: they never log below INFO, whatever LOG_LEVEL says.
+CHATTY = ("telegram", "discord", "httpcore", "aiohttp", "hpack", "asyncio")
+
+
+def configure_logging(settings: BotSettings, log_file: Path | None = None) -> None:
+    """Logging at LOG_LEVEL, to ``log_file`` (else LOG_FILE, else standard error)."""
+    log_file = log_file or settings.log_file
+    handlers: list[logging.Handler] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(log_file, encoding="utf-8")]
+    level = logging.getLevelName(settings.log_level.upper())
     logging.basicConfig(
-        level=settings.log_level.upper(),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
     )
     redact_secrets([settings.telegram_token, settings.discord_token])
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(max(logging.INFO, level))
     # httpx logs every request at INFO, each with the token in its URL.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -95,10 +111,10 @@ async def run(
     engine = Engine(settings)
     await engine.start()
     clock = None
-    if list(platforms) == ["shell"]:
-        from bot.shell import VirtualClock
+    if list(platforms) == ["shell"]:  # /wait moves the shell's clock, and timers with it
+        from bot.shell import ShellClock
 
-        clock = VirtualClock()
+        clock = ShellClock()
     conversation = Conversation(engine, bot_settings, clock=clock.time if clock else None)
     adapters = [
         make_adapter(name, conversation, bot_settings, clock, shell_json, shell_out)
@@ -151,12 +167,12 @@ def make_adapter(
 
         return DiscordAdapter(conversation, settings)
     if name == "shell":
-        from bot.shell import Shell, VirtualClock
+        from bot.shell import Shell, ShellClock
 
         return Shell(
             conversation,
             shell_out or settings.shell_out,
             as_json=shell_json,
-            clock=clock if isinstance(clock, VirtualClock) else None,
+            clock=clock if isinstance(clock, ShellClock) else None,
         )
     raise ValueError(f"unknown platform {name!r}; choose from {', '.join(PLATFORMS)}")

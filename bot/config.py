@@ -56,6 +56,12 @@ class BotSettings:
         "RATE_LIMIT_PHOTOS", 10, "Photos one user may send per RATE_LIMIT_SECONDS."
     )
     rate_limit_seconds: int = setting("RATE_LIMIT_SECONDS", 60, "The rate limit's window.")
+    rate_limit_work_seconds: float = setting(
+        "RATE_LIMIT_WORK_SECONDS",
+        30.0,
+        "Seconds of the model worker's time one user's photos may take per RATE_LIMIT_SECONDS "
+        "(a photo of a crowd costs many selfies).",
+    )
     consent_timeout: int = setting(
         "CONSENT_TIMEOUT", 300, "Seconds a consent question or a wait for a photo stays open."
     )
@@ -65,10 +71,19 @@ class BotSettings:
     game_min_players: int = setting(
         "GAME_MIN_PLAYERS", 2, "Players a round needs for a winner to be declared."
     )
-    shell_out: Path = setting(
-        "SHELL_OUT", Path("run/shell"), "Where the local shell writes the pictures it replies with."
+    shell_out: Path | None = setting(
+        "SHELL_OUT",
+        None,
+        "Where the local shell keeps the pictures it replies with, a folder per run. Empty: "
+        "a temporary folder, deleted when the shell ends.",
     )
     log_level: str = setting("LOG_LEVEL", "INFO", "Logging level: DEBUG, INFO, WARNING or ERROR.")
+    log_file: Path | None = setting(
+        "LOG_FILE",
+        None,
+        "Write the log to this file. Empty: standard error, except for the interactive shell, "
+        "which logs to run/logs/shell.log so that log lines stay out of the conversation.",
+    )
 
     @classmethod
     def from_env(cls, env=None, dotenv=None) -> BotSettings:

@@ -24,12 +24,19 @@ class Chat:
 
 @dataclasses.dataclass(frozen=True)
 class User:
-    """Who sent it. ``language_code`` is the platform's guess ("es-ES"), if any."""
+    """Who sent it. ``language_code`` is the platform's guess ("es-ES"), if any.
+
+    ``anonymous``: the platform hides who the sender is (a Telegram group admin posting
+    as the group, or a message sent as a channel). Such a sender gets an identity of
+    its own in that chat only, and the commands that need a person's own account are
+    refused to it.
+    """
 
     platform: str
     id: str
     name: str
     language_code: str | None = None
+    anonymous: bool = False
 
     def person(self, language: str | None = None) -> Person:
         return Person(self.platform, self.id, self.name, language)
@@ -43,11 +50,14 @@ class Upload:
         size: bytes, when the platform says.
         content_type: the MIME type, when the platform says.
         fetch: downloads the bytes.
+        sender: the id of the user who sent the photo (a command may be a reply to
+            someone else's photo); None when the platform cannot tell.
     """
 
     size: int | None
     content_type: str | None
     fetch: Callable[[], Awaitable[bytes]] = dataclasses.field(repr=False, compare=False)
+    sender: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,16 +82,24 @@ class Reply:
         text: plain text, no markup.
         pictures: JPEGs to attach, in order.
         buttons: answers to offer under the message.
-        private: only the user should see it, where the platform can do that
-            (Discord's ephemeral replies); elsewhere it is an ordinary reply.
+        ephemeral: only the user need see it: hidden from the others where the platform
+            can (Discord's ephemeral replies), an ordinary reply elsewhere.
+        private: only the user may see it (their data): never posted to a group. An
+            adapter sends it to the user directly, or says in the group where to ask.
         document: a file to attach, as (name, bytes).
     """
 
     text: str
     pictures: tuple[Picture, ...] = ()
     buttons: tuple[Button, ...] = ()
+    ephemeral: bool = False
     private: bool = False
     document: tuple[str, bytes] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def hidden(self) -> bool:
+        """Whether the platform should hide it from the rest of the chat if it can."""
+        return self.ephemeral or self.private
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +125,7 @@ Sender = Callable[[Chat, "list[Reply]"], Awaitable[None]]
 
 class Scheduler(Protocol):
     """Runs a coroutine function after a delay; python-telegram-bot's JobQueue, discord.py's
-    loop, or the shell's virtual clock stand behind it."""
+    loop, or the shell's clock stand behind it."""
 
     def call_later(
         self, delay: float, name: str, callback: Callable[[], Awaitable[None]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import io
 import logging
 import re
@@ -15,27 +16,20 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from bot import replies as texts
+from bot.commands import Command, Photo
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Button, Chat, Reply, Upload, User
+from bot.delivery import chunks, split_text
+from bot.scheduling import LoopScheduler
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 TEXT_LIMIT = 2000  # characters in one Discord message
+FILES_LIMIT = 10  # attachments in one message
 BUTTON_PREFIX = "lookalike:"
 T = TypeVar("T")
-
-# Slash commands are made from the conversation's commands, so that a command added
-# there (the game's) appears here too; these describe them.
-PHOTO_COMMANDS = {"lookalike", "register", "whoami"}  # each takes one photo, required
-HIDDEN = {"start"}  # Telegram's greeting; /help says the same
-LANGUAGE_NAMES = {"en": "English", "es": "Español"}
-LANGUAGE_CHOICES = [
-    app_commands.Choice(name=LANGUAGE_NAMES.get(code, code), value=code) for code in texts.LANGUAGES
-]
-NETWORK_ERRORS = (aiohttp.ClientError, TimeoutError)
 
 
 # --- platform types in ----------------------------------------------------------------
@@ -51,11 +45,11 @@ def user_of(author: discord.abc.User, locale: discord.Locale | None = None) -> U
     return User(PLATFORM, str(author.id), author.display_name, locale.value if locale else None)
 
 
-def upload_of(attachment: discord.Attachment) -> Upload:
+def upload_of(attachment: discord.Attachment, sender: discord.abc.User) -> Upload:
     async def fetch() -> bytes:
-        return await retrying(attachment.read)
+        return await retrying(attachment.read, idempotent=True)
 
-    return Upload(size=attachment.size, content_type=attachment.content_type, fetch=fetch)
+    return Upload(attachment.size, attachment.content_type, fetch, str(sender.id))
 
 
 def photo_of(attachments: list[discord.Attachment]) -> discord.Attachment | None:
@@ -66,18 +60,20 @@ def photo_of(attachments: list[discord.Attachment]) -> discord.Attachment | None
     return attachments[0] if attachments else None
 
 
-async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
+async def retrying(call: Callable[[], Awaitable[T]], *, idempotent: bool, attempts: int = 4) -> T:
     """Retry a call on network errors, with exponential backoff.
 
-    discord.py already waits out rate limits and retries 5xx answers; this covers
-    what it leaves: a connection that fails or times out. Interaction responses
-    are not retried: Discord accepts only one, within 3 seconds.
+    discord.py already waits out rate limits (429) and retries 5xx answers; this
+    covers a connection that fails. A call that changes something (a message sent) is
+    retried only when it surely never reached Discord: after a timeout it may have
+    been done. Interaction responses are not retried: Discord takes one, within 3 s.
     """
     for attempt in range(attempts):
         try:
             return await call()
-        except NETWORK_ERRORS as exc:
-            if attempt == attempts - 1:
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            unsent = isinstance(exc, aiohttp.ClientConnectorError)
+            if attempt == attempts - 1 or not (idempotent or unsent):
                 raise
             delay = 0.5 * 2**attempt
             log.warning("Discord call failed (%s); retrying in %.1f s", type(exc).__name__, delay)
@@ -88,25 +84,14 @@ async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
 # --- replies out -----------------------------------------------------------------------
 
 
-def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """``text`` in pieces of at most ``limit`` characters, cut at line ends where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit + 1)
-        cut = cut if cut > 0 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*pieces, text] if text or not pieces else pieces
-
-
 @dataclasses.dataclass(frozen=True)
 class Outgoing:
-    """One Discord message: a Reply is one, or several when its text is too long."""
+    """One Discord message: a Reply is one, or several when its text or files don't fit."""
 
     content: str
     files: tuple[tuple[str, bytes], ...] = dataclasses.field(default=(), repr=False)
     buttons: tuple[Button, ...] = ()
-    private: bool = False
+    hidden: bool = False
 
     def kwargs(self) -> dict[str, Any]:
         """Arguments for channel.send, response.send_message and followup.send.
@@ -122,13 +107,16 @@ class Outgoing:
 
 
 def outgoing(reply: Reply) -> list[Outgoing]:
-    files = tuple((p.name, p.data) for p in reply.pictures)
+    files = [(p.name, p.data) for p in reply.pictures]
     if reply.document is not None:
-        files += (reply.document,)
-    *first, last = split_text(reply.text)
-    return [Outgoing(text, private=reply.private) for text in first] + [
-        Outgoing(last, files, reply.buttons, reply.private)
-    ]
+        files.append(reply.document)
+    *first, last = split_text(reply.text, TEXT_LIMIT)
+    *more, files_last = chunks(files, FILES_LIMIT) or [[]]
+    return (
+        [Outgoing(text, hidden=reply.hidden) for text in first]
+        + [Outgoing("", tuple(group), hidden=reply.hidden) for group in more]
+        + [Outgoing(last, tuple(files_last), reply.buttons, reply.hidden)]
+    )
 
 
 class AnswerButton(
@@ -162,6 +150,54 @@ def view_of(buttons: tuple[Button, ...]) -> discord.ui.View:
         style = discord.ButtonStyle.primary if number == 0 else discord.ButtonStyle.secondary
         view.add_item(AnswerButton(button.label, button.data, style))
     return view
+
+
+# --- slash commands from the conversation's table ----------------------------------------
+
+
+def slash_command(command: Command, run: Callable[..., Awaitable[None]]) -> app_commands.Command:
+    """The typed slash command for a table entry: a photo option (an attachment,
+    required or not) and the argument (a choice, or text), each only when it takes one.
+
+    ``run(interaction, args, photo)`` does the work."""
+    parameters = [inspect.Parameter("interaction", _POSITIONAL, annotation=discord.Interaction)]
+    descriptions, choices = {}, {}
+    argument = command.argument
+    if argument is not None:
+        parameters.append(inspect.Parameter(argument.name, _POSITIONAL, annotation=str, default=""))
+        descriptions[argument.name] = argument.description["en"]
+        if argument.choices:
+            choices[argument.name] = [
+                app_commands.Choice(name=c.label, value=c.value) for c in argument.choices
+            ]
+    if command.photo is not Photo.NONE:
+        required = command.photo is Photo.REQUIRED
+        parameters.insert(
+            1,
+            inspect.Parameter(
+                "photo",
+                _POSITIONAL,
+                annotation=discord.Attachment if required else discord.Attachment | None,
+                default=inspect.Parameter.empty if required else None,
+            ),
+        )
+        descriptions["photo"] = "A photo with faces"
+
+    async def callback(interaction: discord.Interaction, **options: Any) -> None:
+        args = options.get(argument.name, "") if argument is not None else ""
+        await run(interaction, args or "", options.get("photo"))
+
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    if descriptions:
+        callback = app_commands.describe(**descriptions)(callback)
+    if choices:
+        callback = app_commands.choices(**choices)(callback)
+    return app_commands.Command(
+        name=command.name, description=command.describe("en")[:100], callback=callback
+    )
+
+
+_POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 
 
 # --- the client ---------------------------------------------------------------------------
@@ -200,43 +236,6 @@ class LookalikeClient(discord.Client):
 
     async def on_message(self, message: discord.Message) -> None:
         await self.adapter.on_message(message)
-
-
-class LoopScheduler:
-    """The Scheduler protocol on the event loop (discord.py has no job queue). Callbacks
-    wait for `start()`: one due before the client has logged in could not send."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[str, asyncio.Task[None]] = {}
-        self._started = asyncio.Event()
-
-    def call_later(self, delay: float, name: str, callback: Callable[[], Awaitable[None]]) -> None:
-        self.cancel(name)
-
-        async def later() -> None:
-            await asyncio.sleep(max(0.0, delay))
-            await self._started.wait()
-            # Due now: a cancel(name) from here on, even from the callback, leaves it be.
-            del self._waiting[name]
-            try:
-                await callback()
-            except Exception:
-                log.exception("scheduled %s failed", name)
-
-        self._waiting[name] = asyncio.get_running_loop().create_task(later(), name=name)
-
-    def cancel(self, name: str) -> None:
-        task = self._waiting.pop(name, None)
-        if task is not None:
-            task.cancel()
-
-    def start(self) -> None:
-        self._started.set()
-
-    def stop(self) -> None:
-        self._started.clear()
-        for name in list(self._waiting):
-            self.cancel(name)
 
 
 class DiscordAdapter:
@@ -290,12 +289,12 @@ class DiscordAdapter:
         self.scheduler.start()
 
     async def sync_commands(self) -> None:
-        """Make a slash command of each conversation command and tell Discord about them:
-        in one server, where they appear at once (for development), or everywhere."""
+        """A slash command for each listed command of the table, told to Discord: in one
+        server, where they appear at once (for development), or everywhere."""
         tree = self.client.tree
-        for name in self.conversation.commands:
-            if name not in HIDDEN:
-                tree.add_command(self._slash_command(name), override=True)
+        for command in self.conversation.commands.values():
+            if not command.hidden:
+                tree.add_command(slash_command(command, self._slash(command.name)), override=True)
         guild_id = self.settings.discord_guild_id
         try:
             if guild_id:
@@ -310,43 +309,14 @@ class DiscordAdapter:
         where = f"to server {guild_id}" if guild_id else "globally"
         log.info("synced %d slash commands %s", len(synced), where)
 
-    def _slash_command(self, name: str) -> app_commands.Command:
-        """The slash command for a conversation command, with the options it takes."""
-        adapter = self
-        if name == "lang":
+    def _slash(self, name: str) -> Callable[..., Awaitable[None]]:
+        async def run(
+            interaction: discord.Interaction, args: str, photo: discord.Attachment | None
+        ) -> None:
+            upload = upload_of(photo, interaction.user) if photo is not None else None
+            await self.on_slash(interaction, name, args, upload)
 
-            @app_commands.describe(language="Leave it out to choose with buttons")
-            @app_commands.choices(language=LANGUAGE_CHOICES)
-            async def callback(interaction: discord.Interaction, language: str = "") -> None:
-                await adapter.on_slash(interaction, name, language, None)
-
-        elif name in PHOTO_COMMANDS:
-
-            @app_commands.describe(photo="A photo with faces")
-            async def callback(interaction: discord.Interaction, photo: discord.Attachment) -> None:
-                await adapter.on_slash(interaction, name, "", upload_of(photo))
-
-        elif name == "game":
-
-            @app_commands.describe(
-                name="A celebrity for a new round (else one at random), or stop to end it",
-                photo="Your entry in the round",
-            )
-            async def callback(
-                interaction: discord.Interaction,
-                name: str = "",
-                photo: discord.Attachment | None = None,
-            ) -> None:
-                upload = upload_of(photo) if photo is not None else None
-                await adapter.on_slash(interaction, "game", name, upload)
-
-        else:
-
-            async def callback(interaction: discord.Interaction) -> None:
-                await adapter.on_slash(interaction, name, "", None)
-
-        description = texts.COMMAND_DESCRIPTIONS.get(name, f"/{name}")
-        return app_commands.Command(name=name, description=description, callback=callback)
+        return run
 
     # --- events in ---------------------------------------------------------------------
 
@@ -355,7 +325,7 @@ class DiscordAdapter:
     ) -> None:
         chat = chat_of(interaction.channel_id or 0, interaction.channel)
         user = user_of(interaction.user, interaction.locale)
-        work = self.conversation.on_command(chat, user, name, args, upload)
+        work = self.conversation.on_command(chat, user, name, args, upload, private_ok=True)
         await self._answer(interaction, await self._in_time(interaction, work))
 
     async def on_press(self, interaction: discord.Interaction, data: str) -> None:
@@ -392,9 +362,10 @@ class DiscordAdapter:
             return
         chat, user = chat_of(message.channel.id, message.channel), user_of(message.author)
         addressed = not chat.is_group or self._addressed(message)
+        upload = upload_of(attachment, message.author)
         # A photo the bot may ignore shows "typing" only if its handling turns out slow.
         async with self._typing(message.channel, delay=0.0 if addressed else 1.0):
-            replies = await self.conversation.on_photo(chat, user, upload_of(attachment), addressed)
+            replies = await self.conversation.on_photo(chat, user, upload, addressed)
         reference = message.to_reference(fail_if_not_exists=False)
         await self._send(message.channel, replies, reference)
 
@@ -427,7 +398,7 @@ class DiscordAdapter:
         async def keep_typing() -> None:
             await asyncio.sleep(delay)
             while True:
-                with contextlib.suppress(discord.HTTPException, *NETWORK_ERRORS):
+                with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
                     await channel.typing()  # shows for 10 s, or until the bot's message
                 await asyncio.sleep(8)
 
@@ -450,13 +421,17 @@ class DiscordAdapter:
         reference: discord.MessageReference | None = None,
     ) -> None:
         """Send replies in order; a failure to send one is logged and the rest still go.
-        Outside interactions nothing can be ephemeral: private replies are ordinary."""
+        Outside interactions nothing can be hidden: a private reply never goes to a server
+        channel (the conversation refuses private commands there)."""
         for reply in replies:
+            if reply.private and not isinstance(channel, discord.DMChannel):
+                log.error("a private reply would have gone to a server channel; not sent")
+                continue
             for message in outgoing(reply):
                 kwargs = message.kwargs() | ({"reference": reference} if reference else {})
                 try:
-                    await retrying(lambda kwargs=kwargs: channel.send(**kwargs))
-                except (discord.HTTPException, *NETWORK_ERRORS) as exc:
+                    await retrying(lambda kwargs=kwargs: channel.send(**kwargs), idempotent=False)
+                except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
                     log.error("could not send a reply to a Discord channel: %s", exc)
                     break
 
@@ -472,8 +447,8 @@ class DiscordAdapter:
             kwargs = message.kwargs()
             try:
                 if not response.is_done():
-                    await response.send_message(**kwargs, ephemeral=message.private)
-                elif placeholder and not message.private:
+                    await response.send_message(**kwargs, ephemeral=message.hidden)
+                elif placeholder and not message.hidden:
                     placeholder = False
                     files = kwargs.pop("files", [])
                     await interaction.edit_original_response(**kwargs, attachments=files)
@@ -481,7 +456,7 @@ class DiscordAdapter:
                     if placeholder:  # a public placeholder cannot turn private: drop it
                         placeholder = False
                         await interaction.delete_original_response()
-                    await interaction.followup.send(**kwargs, ephemeral=message.private)
+                    await interaction.followup.send(**kwargs, ephemeral=message.hidden)
             except discord.HTTPException as exc:
                 log.error("could not answer a Discord interaction: %s", exc)
                 break

@@ -12,17 +12,25 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 
+from bot import replies
+from bot.commands import Argument, Command, Photo, Request
 from bot.config import BotSettings
 from bot.conversation import Conversation
-from bot.core import Chat, Picture, Reply, Scheduler, Sender, Upload, User
+from bot.core import Chat, Picture, Reply, Scheduler, Sender, User
 from bot.replies import t
-from engine.errors import ModelUnavailable, NoFaceFound
+from engine.errors import NoFaceFound
 from engine.game import Round, RoundResult, choose_celebrity
-from engine.game_store import Game
 
 log = logging.getLogger(__name__)
 
 STOP_WORDS = ("stop", "parar")
+GAME_ARGUMENT = Argument(
+    "name",
+    {
+        "en": "A celebrity for a new round (else one at random), or stop to end it",
+        "es": "Un famoso para una ronda nueva (si no, uno al azar), o stop para pararla",
+    },
+)
 # A round's end waits at most this long for photos that arrived in time but are
 # still being looked at: a burst just before the end should not lose its entries.
 SETTLE_SECONDS = 30.0
@@ -52,15 +60,32 @@ class GameController:
         self.settings = settings
         self.clock = clock or time.time
         self.rng = rng or random.Random()
-        self.game = Game(self.engine.db, clock=self.clock, min_players=settings.game_min_players)
+        self.game = self.engine.games(clock=self.clock, min_players=settings.game_min_players)
         self._outlets: dict[str, tuple[Sender, Scheduler]] = {}
         self._inflight: collections.Counter[int] = collections.Counter()
         self._settled = asyncio.Condition()
-        conversation.commands["game"] = self.command
-        conversation.commands["leaderboard"] = self.leaderboard
-        conversation.photo_hooks.append(self.on_photo)
-        conversation.forget_hooks.append(self.forget)
-        conversation.export_hooks["game"] = self.export
+        conversation.add_command(
+            Command(
+                "game",
+                self.command,
+                {
+                    "en": "Start a lookalike round in this chat, or enter one with a photo",
+                    "es": "Empieza una ronda de parecidos en este chat, o entra con una foto",
+                },
+                photo=Photo.OPTIONAL,
+                argument=GAME_ARGUMENT,
+            )
+        )
+        conversation.add_command(
+            Command(
+                "leaderboard",
+                self.leaderboard,
+                {"en": "This chat's game scores", "es": "Los puntos del juego en este chat"},
+            )
+        )
+        conversation.add_photo_hook(self.on_photo)
+        conversation.add_forget_hook(self.forget)
+        conversation.add_export_hook("game", self.export)
 
     # --- Plugin --------------------------------------------------------------------
 
@@ -99,81 +124,66 @@ class GameController:
 
     # --- commands --------------------------------------------------------------------
 
-    async def command(
-        self, chat: Chat, user: User, args: str, upload: Upload | None
-    ) -> list[Reply]:
+    async def command(self, request: Request) -> list[Reply]:
         """/game [NAME] starts a round, /game stop ends it; with a photo, /game also enters it."""
-        lang = await self.conversation.language(user)
-        if not chat.is_group:
-            return [Reply(t(lang, "game_groups_only"))]
-        if args.lower() in STOP_WORDS:
-            return await self._stop(chat, user, lang)
+        if not request.chat.is_group:
+            return [Reply(request.t("game_groups_only"))]
+        if request.args.lower() in STOP_WORDS:
+            return await self._stop(request)
         arrived = self.clock()
-        round_ = await self._ongoing(chat)
+        round_ = await self._ongoing(request.chat)
         replies: list[Reply] = []
         if round_ is None:
-            round_, replies = await self._start(chat, user, args, lang)
-        elif upload is None:
+            round_, replies = await self._start(request)
+        elif request.upload is None:
             seconds = math.ceil(round_.remaining(self.clock()))
-            status = t(lang, "game_status", celebrity=round_.celebrity_name, seconds=seconds)
+            status = request.t("game_status", celebrity=round_.celebrity_name, seconds=seconds)
             return [Reply(status)]
-        if upload is not None:  # a failed entry must not hide that the round has started
-            entry = self._enter(user, upload, lang, round_, arrived)
-            replies += await self.conversation._safely(lang, entry)
+        if request.upload is not None:  # a failed entry must not hide that the round started
+            entry = self._enter(request, round_, arrived)
+            replies += await self.conversation.safely(request, entry)
         return replies
 
-    async def _start(
-        self, chat: Chat, user: User, wanted: str, lang: str
-    ) -> tuple[Round, list[Reply]]:
-        model = self.engine.pipeline.classifier
-        if model is None:
-            raise ModelUnavailable()
-        celebrity = choose_celebrity(model.classes, wanted, self.rng)
+    async def _start(self, request: Request) -> tuple[Round, list[Reply]]:
+        celebrities = self.engine.celebrities()
+        celebrity = choose_celebrity([c.label for c in celebrities], request.args, self.rng)
         seconds = self.settings.game_round_seconds
-        round_ = await self.game.start(chat.scope, celebrity, user.person(lang), seconds)
+        round_ = await self.game.start(
+            request.chat.scope, celebrity, request.user.person(request.lang), seconds
+        )
         self._schedule(round_)
-        text = t(
-            lang,
+        text = request.t(
             "game_start",
             celebrity=round_.celebrity_name,
             seconds=seconds,
             min_players=self.game.min_players,
         )
-        pictures: tuple[Picture, ...] = ()
-        path = model.reference_photo(celebrity)
-        if path is not None:
-            try:
-                pictures = (Picture("celebrity.jpg", await asyncio.to_thread(path.read_bytes)),)
-            except OSError as exc:  # the round works without it
-                log.warning("no reference photo for %s: %s", celebrity, exc)
+        photo = await self.engine.reference_photo(celebrity)
+        pictures = (Picture("celebrity.jpg", photo),) if photo else ()
         return round_, [Reply(text, pictures)]
 
-    async def _stop(self, chat: Chat, user: User, lang: str) -> list[Reply]:
-        round_ = await self.game.current(chat.scope)
+    async def _stop(self, request: Request) -> list[Reply]:
+        round_ = await self.game.current(request.chat.scope)
         if round_ is None:
-            return [Reply(t(lang, "error.game_no_round"))]
+            return [Reply(request.t("error.game_no_round"))]
+        user = request.user
         allowed = user.id == round_.started_by or self.settings.is_admin(user.platform, user.id)
         if not allowed:
-            return [Reply(t(lang, "game_stop_denied"))]
+            return [Reply(request.t("game_stop_denied"))]
         self._cancel(round_)
         return await self._end(round_.id, stopped=True)
 
-    async def leaderboard(
-        self, chat: Chat, user: User, args: str, upload: Upload | None
-    ) -> list[Reply]:
-        lang = await self.conversation.language(user)
-        leaders = await self.game.leaderboard(chat.scope)
+    async def leaderboard(self, request: Request) -> list[Reply]:
+        leaders = await self.game.leaderboard(request.chat.scope)
         if not leaders:
-            return [Reply(t(lang, "leaderboard_empty"))]
-        lines = [t(lang, "leaderboard_title")] + [
-            t(
-                lang,
+            return [Reply(request.t("leaderboard_empty"))]
+        lines = [request.t("leaderboard_title")] + [
+            request.t(
                 "leaderboard_line",
                 place=row.place,
                 name=row.player.display_name,
-                points=row.points,
-                wins=row.wins,
-                rounds=row.rounds,
+                points=request.t("leaderboard_points", n=row.points),
+                won=request.t("leaderboard_won", wins=row.wins, n=row.rounds),
             )
             for row in leaders
         ]
@@ -189,20 +199,18 @@ class GameController:
 
     # --- entries -----------------------------------------------------------------------
 
-    async def on_photo(
-        self, chat: Chat, user: User, upload: Upload, lang: str
-    ) -> list[Reply] | None:
+    async def on_photo(self, request: Request) -> list[Reply] | None:
         """While a round is on in a group, every photo there is an entry, mention or not."""
-        if not chat.is_group:
+        if not request.chat.is_group:
             return None
         arrived = self.clock()
-        round_ = await self.game.current(chat.scope)
+        round_ = await self.game.current(request.chat.scope)
         if round_ is None:
             return None
         if not round_.remaining(arrived):
             await self._end_and_send(round_.id)  # its timer is late or was lost
-            return [Reply(t(lang, "error.game_over"))]
-        return await self._enter(user, upload, lang, round_, arrived)
+            return [Reply(request.t("error.game_over"))]
+        return await self._enter(request, round_, arrived)
 
     async def _ongoing(self, chat: Chat) -> Round | None:
         """The chat's round while its time runs; one whose time is up is ended now."""
@@ -212,25 +220,25 @@ class GameController:
             return None
         return round_
 
-    async def _enter(
-        self, user: User, upload: Upload, lang: str, round_: Round, arrived: float
-    ) -> list[Reply]:
-        if limited := self.conversation._limited(user, lang):
-            return limited
+    async def _enter(self, request: Request, round_: Round, arrived: float) -> list[Reply]:
+        if refused := await self.conversation.admit(request):
+            return refused
+        assert request.upload is not None
+        user = request.user
         async with self._entering(round_.id):
-            data = await self.conversation.download(upload)
+            data = await self.conversation.download(request.upload)
             try:
                 found = await self.engine.similarity_to(data, round_.celebrity)
             except NoFaceFound:
-                return [Reply(t(lang, "game_no_face", name=user.name))]
-            score = self.engine.resemblance(found.similarity)
+                return [Reply(request.t("game_no_face", name=user.name))]
+            await self.conversation.spent(request, found.work_s)
+            score = found.score
             result = await self.game.enter(round_.id, user.person(), found, score, at=arrived)
         if result.entry.photos == 1:
             key = "game_entry"
         else:
             key = "game_entry_better" if result.best else "game_entry_worse"
-        text = t(
-            lang,
+        text = request.t(
             key,
             name=user.name,
             score=score,
@@ -305,10 +313,9 @@ class GameController:
                 )
             )
         if len(result.standings) > SHOWN:
-            lines.append(f"… +{len(result.standings) - SHOWN}")
+            lines.append(t(lang, "game_more", n=len(result.standings) - SHOWN))
         lines.append(self._verdict(result, lang))
-        model = self.engine.pipeline.classifier
-        reference = model.reference_photo(round_.celebrity) if model else None
+        reference = await self.engine.reference_photo(round_.celebrity)
         collage = await self.game.podium(result, reference)
         pictures = (Picture("round.jpg", collage),) if collage else ()
         return [Reply("\n".join(lines), pictures)]
@@ -318,9 +325,8 @@ class GameController:
         if not result.standings:
             return t(lang, "game_nobody")
         if not result.counted:
-            return t(lang, "game_too_few", min_players=result.min_players)
+            return t(lang, "game_too_few", n=result.min_players)
         names = [s.entry.player.display_name for s in result.winners]
         if len(names) == 1:
             return t(lang, "game_winner", name=names[0])
-        joined = f"{', '.join(names[:-1])} {t(lang, 'game_and')} {names[-1]}"
-        return t(lang, "game_winners", names=joined)
+        return t(lang, "game_winners", names=replies.join(lang, names))

@@ -1,4 +1,4 @@
-"""Per-user rate limits on incoming photos, and the short-lived questions the bot asks."""
+"""Per-user limits on what users ask of the engine, and the short-lived questions the bot asks."""
 
 from __future__ import annotations
 
@@ -11,36 +11,95 @@ from collections.abc import Callable
 from bot.core import Chat, Upload, User
 
 
-class RateLimiter:
-    """At most ``limit`` events per ``window`` seconds for each key (a sliding window).
+class Budget:
+    """At most ``limit`` units of cost per ``window`` seconds for each key (a sliding window).
 
     Written here rather than taken from a framework: python-telegram-bot's
     AIORateLimiter and discord.py's cooldowns limit what the bot sends, or one
     platform's commands, while this limits what each user asks of the engine,
-    the same way on every platform.
+    the same way on every platform, and counts cost, not only messages.
     """
 
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: float, window: float, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.window = window
         self.clock = clock
-        self._events: dict[object, collections.deque[float]] = {}
+        self._events: dict[object, collections.deque[tuple[float, float]]] = {}
 
-    def check(self, key: object) -> float:
-        """Record an event for ``key`` and return 0, or, when over the limit, the
-        seconds until the next one is allowed (nothing is recorded then)."""
-        now = self.clock()
+    def _recent(self, key: object, now: float) -> collections.deque[tuple[float, float]]:
         events = self._events.setdefault(key, collections.deque())
-        while events and events[0] <= now - self.window:
+        while events and events[0][0] <= now - self.window:
             events.popleft()
-        if len(events) >= self.limit:
-            return events[0] + self.window - now
-        events.append(now)
+        return events
+
+    def wait(self, key: object, cost: float = 0.0) -> float:
+        """Seconds until ``cost`` more fits in the key's budget: 0 when it fits now.
+
+        With ``cost`` 0 this asks whether the budget is already spent."""
+        now = self.clock()
+        events = self._recent(key, now)
+        spent = sum(c for _, c in events)
+
+        def fits(spent: float) -> bool:
+            return spent < self.limit and spent + cost <= self.limit
+
+        if fits(spent):
+            return 0.0
+        for at, c in events:  # oldest first: each one that expires frees its cost
+            spent -= c
+            if fits(spent):
+                return at + self.window - now
+        return self.window  # more than the whole budget: it never fits
+
+    def add(self, key: object, cost: float) -> None:
+        """Count ``cost`` against the key's budget now."""
+        now = self.clock()
+        self._recent(key, now).append((now, cost))
         if len(self._events) > 10_000:  # forget idle users now and then
             self._events = {
-                k: v for k, v in self._events.items() if v and v[-1] > now - self.window
+                k: v for k, v in self._events.items() if v and v[-1][0] > now - self.window
             }
-        return 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Refusal:
+    """Why a user must wait: the text's key, and for how long."""
+
+    key: str
+    seconds: float
+
+
+class Limits:
+    """What each user may ask of the engine: ``photos`` per window, and ``work`` seconds
+    of the model worker's time per window (a photo with hundreds of faces costs far
+    more than a selfie). Keys are (platform, user id).
+
+    Async so that a shared implementation (several replicas, one database) can stand in.
+    """
+
+    def __init__(
+        self,
+        photos: int,
+        work_seconds: float,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.photos = Budget(photos, window, clock)
+        self.work = Budget(work_seconds, window, clock)
+
+    async def admit(self, user: User) -> Refusal | None:
+        """Count one photo for ``user``, or say why it must wait (nothing counted then)."""
+        key = (user.platform, user.id)
+        if wait := self.work.wait(key):
+            return Refusal("rate_limited_work", wait)
+        if wait := self.photos.wait(key, 1):
+            return Refusal("rate_limited", wait)
+        self.photos.add(key, 1)
+        return None
+
+    async def spent(self, user: User, seconds: float) -> None:
+        """Count the worker's time a request of ``user`` took."""
+        self.work.add((user.platform, user.id), seconds)
 
 
 @dataclasses.dataclass
@@ -89,9 +148,16 @@ class Questions:
             del self._open[key]
 
 
+# Telegram refuses callback data over 64 bytes; every platform gets the same data.
+BUTTON_DATA_LIMIT = 64
+
+
 def button_data(question: Question, answer: str) -> str:
-    """What a button carries: ``kind:answer:user id:token`` (under Telegram's 64 bytes)."""
-    return f"{question.kind}:{answer}:{question.user.id}:{question.token}"
+    """What a button carries: ``kind:answer:user id:token``, at most 64 bytes."""
+    data = f"{question.kind}:{answer}:{question.user.id}:{question.token}"
+    if len(data.encode()) > BUTTON_DATA_LIMIT:
+        raise ValueError(f"button data over {BUTTON_DATA_LIMIT} bytes: {data!r}")
+    return data
 
 
 def parse_button(data: str) -> tuple[str, str, str, str] | None:

@@ -3,75 +3,98 @@
 from __future__ import annotations
 
 import asyncio
-import heapq
+import datetime as dt
 import itertools
 import json
 import logging
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from bot.commands import Photo
 from bot.conversation import Conversation
 from bot.core import Button, Chat, Pressed, Reply, Upload, User
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "shell"
-PHOTO_COMMANDS = ("lookalike", "register", "whoami", "game")
 HELP = """Shell commands, besides the bot's own (/help lists those):
   PATH           send a photo (its lookalikes, or the photo the bot asked for)
-  /register PATH, /whoami PATH, /lookalike PATH, /game PATH   send a photo with a command
+  /COMMAND PATH  send a photo with a command that takes one ({photo_commands})
   /as NAME       act as another user (NAME is the name whoami reports)
   /chat NAME     switch chat; "private" is a private chat, any other name a group
-  /wait N        let N seconds pass (timers such as a game round's end run)
+  /wait N        let N seconds pass at once (time also passes as usual: a game round
+                 ends after GAME_ROUND_SECONDS, and the rate limit frees up by itself)
   1, 2... or a button's text   press a button; yes/no answer a consent question
   /quit          leave"""
 
 
-class VirtualClock:
-    """Timers that run when `/wait` says time has passed, so scripts are instant and repeatable."""
+class ShellClock:
+    """The shell's time: the real monotonic clock plus what `/wait` added, and timers
+    that fire when either brings them due, so scripts can skip a round's minute."""
 
     def __init__(self) -> None:
-        self.now = 0.0
-        self._epoch = time.time()
-        self._timers: list[tuple[float, int, str]] = []
-        self._callbacks: dict[str, Callable[[], Awaitable[None]]] = {}
-        self._order = itertools.count()
+        self._offset = 0.0
+        self._epoch = time.time() - time.monotonic()
+        self._timers: dict[str, tuple[float, Callable[[], Awaitable[None]]]] = {}
+        self._handles: dict[str, asyncio.TimerHandle] = {}
 
     def time(self) -> float:
-        return self.now
+        return time.monotonic() + self._offset
 
     def wall(self) -> float:
         """Wall-clock seconds that `/wait` moves forward too: what the game stores."""
-        return self._epoch + self.now
+        return self._epoch + self.time()
 
     def call_later(self, delay: float, name: str, callback: Callable[[], Awaitable[None]]) -> None:
         self.cancel(name)
-        self._callbacks[name] = callback
-        heapq.heappush(self._timers, (self.now + delay, next(self._order), name))
+        due = self.time() + max(0.0, delay)
+        self._timers[name] = (due, callback)
+        loop = asyncio.get_running_loop()
+        self._handles[name] = loop.call_later(
+            max(0.0, delay), lambda: loop.create_task(self._fire(name, due))
+        )
 
     def cancel(self, name: str) -> None:
-        self._callbacks.pop(name, None)
+        self._timers.pop(name, None)
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.cancel()
+
+    async def _fire(self, name: str, due: float) -> None:
+        timer = self._timers.get(name)
+        if timer is None or timer[0] != due:  # cancelled, or rescheduled meanwhile
+            return
+        self.cancel(name)
+        try:
+            await timer[1]()
+        except Exception:
+            log.exception("scheduled %s failed", name)
 
     async def advance(self, seconds: float) -> None:
-        end = self.now + max(0.0, seconds)
-        while self._timers and self._timers[0][0] <= end:
-            due, _, name = heapq.heappop(self._timers)
-            self.now = max(self.now, due)
-            callback = self._callbacks.pop(name, None)
-            if callback is not None:
-                await callback()
-        self.now = end
+        """Let ``seconds`` pass at once, running every timer that falls due, in order, each
+        at its own time (a round ends when it was due, not when the wait is over)."""
+        end = self.time() + max(0.0, seconds)
+        while True:
+            due = [(at, name) for name, (at, _) in self._timers.items() if at <= end]
+            if not due:
+                break
+            at, name = min(due)
+            self._offset += max(0.0, at - self.time())
+            await self._fire(name, at)
+        self._offset += max(0.0, end - self.time())
 
 
-def file_upload(path: Path) -> Upload:
+def file_upload(path: Path, sender: str) -> Upload:
     async def fetch() -> bytes:
         return await asyncio.to_thread(path.read_bytes)
 
-    return Upload(size=path.stat().st_size, content_type=None, fetch=fetch)
+    return Upload(size=path.stat().st_size, content_type=None, fetch=fetch, sender=sender)
 
 
 def existing_file(text: str) -> Path | None:
@@ -80,34 +103,63 @@ def existing_file(text: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def looks_like_path(text: str) -> bool:
+    """Whether a line that starts with a slash names a file rather than a command."""
+    head = text.split()[0] if text.split() else text
+    return "/" in head[1:] or "." in head or "~" in head
+
+
+def photo_in(args: str) -> tuple[Path | None, str]:
+    """The photo a command's arguments name (all of them, or their last or first word),
+    and the rest of the arguments."""
+    words = args.split()
+    for path, rest in (
+        (args, ""),
+        (words[-1], " ".join(words[:-1])),
+        (words[0], " ".join(words[1:])),
+    ):
+        found = existing_file(path)
+        if found is not None:
+            return found, rest
+    return None, args
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "user"
 
 
 class Shell:
-    """Reads lines, acts them out as the current user in the current chat, prints replies."""
+    """Reads lines, acts them out as the current user in the current chat, prints replies.
+
+    Pictures go to ``out`` in a folder of this run's own. Without ``out`` they go to a
+    temporary folder that is deleted when the shell ends: the bot keeps no photos.
+    """
 
     platform = PLATFORM
 
     def __init__(
         self,
         conversation: Conversation,
-        out: Path,
+        out: Path | None = None,
         *,
         as_json: bool = False,
         stream: TextIO = sys.stdout,
-        clock: VirtualClock | None = None,
+        clock: ShellClock | None = None,
     ) -> None:
         self.conversation = conversation
-        self.out = out
         self.as_json = as_json
         self.stream = stream
-        self.clock = clock or VirtualClock()
+        self.clock = clock or ShellClock()
         self.scheduler = self.clock
-        self.user = User(PLATFORM, "you", "You")
+        self.user = User(PLATFORM, "me", "Me")
         self.chat = Chat(PLATFORM, "private", is_group=False)
         self._buttons: dict[tuple[str, str], tuple[Button, ...]] = {}
         self._pictures = itertools.count(1)
+        self._kept = out is not None
+        run = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.out = (
+            out / run if out is not None else Path(tempfile.mkdtemp(prefix="lookalike-shell-"))
+        )
 
     # --- output ---------------------------------------------------------------------
 
@@ -161,7 +213,8 @@ class Shell:
         line = line.strip()
         if not line or line.startswith("#"):
             return True
-        if line.startswith("/") and existing_file(line) is None:
+        path = existing_file(line)
+        if line.startswith("/") and path is None and not looks_like_path(line):
             return await self._command(line)
         button = self._button_for(line)
         if button is not None:
@@ -169,11 +222,11 @@ class Shell:
             pressed = await self.conversation.on_button(self.chat, self.user, button.data)
             await self._pressed(pressed)
             return True
-        path = existing_file(line)
         if path is None:
             self.note(f"No such photo: {line}. Type /help for commands.")
             return True
-        replies = await self.conversation.on_photo(self.chat, self.user, file_upload(path), True)
+        upload = file_upload(path, self.user.id)
+        replies = await self.conversation.on_photo(self.chat, self.user, upload, True)
         await self.send(self.chat, replies, self.user)
         return True
 
@@ -183,7 +236,7 @@ class Shell:
         if name in ("quit", "exit"):
             return False
         if name == "as":
-            self.user = User(PLATFORM, slug(args), args or "You")
+            self.user = User(PLATFORM, slug(args), args or "Me")
             return True
         if name == "chat":
             chat_id = slug(args) if args else "private"
@@ -196,17 +249,26 @@ class Shell:
                 self.note("Usage: /wait SECONDS")
             return True
         if name == "help" and not self.as_json:
-            print(HELP, file=self.stream)
+            print(HELP.format(photo_commands=", ".join(self._photo_commands())), file=self.stream)
         upload = None
-        photo = existing_file(args) if name in PHOTO_COMMANDS and args else None
-        if photo is not None:
-            upload, args = file_upload(photo), ""
-        elif name in ("register", "whoami", "lookalike") and args:
-            self.note(f"No such photo: {args}")
-            return True
+        command = self.conversation.commands.get(name)
+        if command is not None and command.photo is not Photo.NONE and args:
+            photo, rest = photo_in(args)
+            if photo is not None:
+                upload, args = file_upload(photo, self.user.id), rest
+            elif command.argument is None or looks_like_path(args.split()[-1]):
+                self.note(f"No such photo: {args}")
+                return True
         replies = await self.conversation.on_command(self.chat, self.user, name, args, upload)
         await self.send(self.chat, replies, self.user)
         return True
+
+    def _photo_commands(self) -> list[str]:
+        return [
+            f"/{c.name}"
+            for c in self.conversation.commands.values()
+            if c.photo is not Photo.NONE and not c.hidden
+        ]
 
     def _button_for(self, text: str) -> Button | None:
         buttons = self._buttons.get((self.chat.id, self.user.id), ())
@@ -230,16 +292,31 @@ class Shell:
     def stop(self) -> None:
         """The shell stops at the end of its input."""
 
+    def close(self) -> None:
+        """Delete this run's pictures unless they were asked to be kept."""
+        if not self._kept:
+            shutil.rmtree(self.out, ignore_errors=True)
+
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         """Read lines until the end of input or /quit; prompts only on a terminal."""
         interactive = stdin.isatty()
         await self.clock.advance(0)  # timers already due: a round that ended while away
         if interactive and not self.as_json:
-            print("lookalike shell. Type a photo's path, /help, or /quit.", file=self.stream)
+            kept = "kept in" if self._kept else "shown from (deleted when you leave)"
+            print(
+                f"lookalike shell. Type a photo's path, /help, or /quit.\n"
+                f"Reply pictures are {kept} {self.out}",
+                file=self.stream,
+            )
         loop = asyncio.get_running_loop()
-        while True:
-            if interactive:
-                print(f"{self.user.name}@{self.chat.id}> ", end="", file=self.stream, flush=True)
-            line = await loop.run_in_executor(None, stdin.readline)
-            if not line or not await self.handle(line):
-                return
+        try:
+            while True:
+                if interactive:
+                    print(
+                        f"{self.user.name}@{self.chat.id}> ", end="", file=self.stream, flush=True
+                    )
+                line = await loop.run_in_executor(None, stdin.readline)
+                if not line or not await self.handle(line):
+                    return
+        finally:
+            self.close()

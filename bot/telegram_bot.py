@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+import httpx
 from telegram import (
     Bot,
     BotCommand,
@@ -31,16 +32,27 @@ from telegram.ext import (
     filters,
 )
 
+from bot import replies as texts
+from bot.commands import Photo
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Chat, Reply, Upload, User
-from bot.replies import COMMAND_DESCRIPTIONS
+from bot.delivery import chunks, picture_size, split_text
+from engine.errors import FileTooLarge
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-CAPTION_LIMIT = 1024
 T = TypeVar("T")
+
+# The Bot API's limits (https://core.telegram.org/bots/api): what it refuses past them.
+TEXT_LIMIT = 4096  # characters in a message
+CAPTION_LIMIT = 1024  # characters in a photo's caption
+MEDIA_GROUP = (2, 10)  # photos in one media group
+DOWNLOAD_LIMIT = 20 * 10**6  # bytes getFile serves to bots
+PHOTO_BYTES = 10 * 10**6  # a photo sent as a photo; larger ones go as documents
+PHOTO_SIDES = 10_000  # width + height at most
+PHOTO_RATIO = 20  # the longer side at most 20 times the shorter
 
 
 def chat_of(chat: TgChat) -> Chat:
@@ -48,9 +60,17 @@ def chat_of(chat: TgChat) -> Chat:
 
 
 def user_of(update: Update) -> User:
+    """The sender. One who posts as the group (an anonymous admin) or as a channel shares
+    Telegram's placeholder account with every other such sender, so each gets an identity
+    of its own in this chat instead, marked anonymous."""
+    message, chat = update.effective_message, update.effective_chat
+    shown_as = message.sender_chat if message is not None else None
+    if shown_as is not None and chat is not None:
+        name = shown_as.title or shown_as.username or "?"
+        return User(PLATFORM, f"chat{shown_as.id}in{chat.id}", name, anonymous=True)
     sender = update.effective_user
     if sender is None:
-        return User(PLATFORM, "0", "?")
+        return User(PLATFORM, "0", "?", anonymous=True)
     return User(
         PLATFORM, str(sender.id), sender.full_name or sender.username or "?", sender.language_code
     )
@@ -70,17 +90,28 @@ def upload_of(message: Message | None, bot: Bot) -> Upload | None:
         return None
 
     async def fetch() -> bytes:
-        file = await retrying(lambda: bot.get_file(file_id))
-        return bytes(await retrying(file.download_as_bytearray))
+        if size is not None and size > DOWNLOAD_LIMIT:  # getFile refuses them to bots
+            raise FileTooLarge(limit_mb=DOWNLOAD_LIMIT / 1e6)
+        file = await retrying(lambda: bot.get_file(file_id), idempotent=True)
+        return bytes(await retrying(file.download_as_bytearray, idempotent=True))
 
-    return Upload(size=size, content_type=content_type, fetch=fetch)
+    sender = message.sender_chat or message.from_user
+    return Upload(size, content_type, fetch, str(sender.id) if sender else None)
 
 
-async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
-    """Retry a Bot API call on timeouts and network errors, with exponential backoff.
+def _unsent(exc: TelegramError) -> bool:
+    """Whether the request surely never reached Telegram: then resending cannot duplicate it."""
+    cause = exc.__cause__
+    return isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
-    Flood limits (RetryAfter) are python-telegram-bot's AIORateLimiter's job; this
-    covers what it leaves: a slow or briefly unreachable server, or a 5xx answer.
+
+async def retrying(call: Callable[[], Awaitable[T]], *, idempotent: bool, attempts: int = 4) -> T:
+    """Retry a Bot API call on timeouts, network errors and 5xx answers, with backoff.
+
+    A call that changes something (a message sent) is retried only when it surely did
+    not reach Telegram, or when Telegram answered that it failed: after a read timeout
+    it may have been done, and a second copy would reach the chat. Flood limits
+    (RetryAfter) are python-telegram-bot's AIORateLimiter's job.
     """
     for attempt in range(attempts):
         try:
@@ -88,7 +119,8 @@ async def retrying(call: Callable[[], Awaitable[T]], attempts: int = 4) -> T:
         except BadRequest:  # a subclass of NetworkError, but our mistake: retrying won't help
             raise
         except (TimedOut, NetworkError) as exc:
-            if attempt == attempts - 1:
+            answered = exc.__cause__ is None  # an HTTP error status, not a lost connection
+            if attempt == attempts - 1 or not (idempotent or answered or _unsent(exc)):
                 raise
             delay = 0.5 * 2**attempt
             log.warning("Telegram call failed (%s); retrying in %.1f s", type(exc).__name__, delay)
@@ -186,15 +218,15 @@ class TelegramAdapter:
         self._stop.set()
 
     async def _announce_commands(self) -> None:
-        commands = [
-            BotCommand(name, COMMAND_DESCRIPTIONS.get(name, name))
-            for name in self.conversation.commands
-            if name != "start"  # Telegram's own greeting button sends it
-        ]
-        try:
-            await self.bot.set_my_commands(commands)
-        except TelegramError as exc:  # a convenience only: the bot works without it
-            log.warning("could not set the command menu: %s", exc)
+        """The command menu, from the conversation's table, in each language."""
+        table = [c for c in self.conversation.commands.values() if c.listed]
+        for lang in texts.LANGUAGES:
+            commands = [BotCommand(c.name, c.describe(lang)) for c in table]
+            code = None if lang == texts.DEFAULT else lang
+            try:
+                await self.bot.set_my_commands(commands, language_code=code)
+            except TelegramError as exc:  # a convenience only: the bot works without it
+                log.warning("could not set the command menu: %s", exc)
 
     # --- updates in --------------------------------------------------------------------
 
@@ -227,18 +259,23 @@ class TelegramAdapter:
             return "", ""  # a command for another bot in the group
         return name.lower(), args
 
+    async def _run_command(self, update: Update, message: Message, text: str) -> None:
+        name, args = self._command(text)
+        if not name or update.effective_chat is None:
+            return
+        chat, user = chat_of(update.effective_chat), user_of(update)
+        command = self.conversation.commands.get(name)
+        upload = None
+        if command is not None and command.photo is not Photo.NONE:
+            upload = upload_of(message, self.bot) or upload_of(message.reply_to_message, self.bot)
+        async with self._working(chat, upload is not None):
+            answer = await self.conversation.on_command(chat, user, name, args, upload)
+        await self.send(chat, answer, reply_to=message.message_id, user=user)
+
     async def on_command(self, update: Update, context: CallbackContext) -> None:
         message = update.effective_message
-        if message is None or update.effective_chat is None:
-            return
-        name, args = self._command(message.text or message.caption or "")
-        if not name:
-            return
-        upload = upload_of(message, self.bot) or upload_of(message.reply_to_message, self.bot)
-        chat = chat_of(update.effective_chat)
-        async with self._working(chat, upload is not None):
-            replies = await self.conversation.on_command(chat, user_of(update), name, args, upload)
-        await self.send(chat, replies, reply_to=message.message_id)
+        if message is not None:
+            await self._run_command(update, message, message.text or message.caption or "")
 
     async def on_photo(self, update: Update, context: CallbackContext) -> None:
         message = update.effective_message
@@ -247,32 +284,28 @@ class TelegramAdapter:
         upload = upload_of(message, self.bot)
         if upload is None:
             return
-        chat, user = chat_of(update.effective_chat), user_of(update)
         caption = (message.caption or "").strip()
         if caption.startswith("/"):
-            name, args = self._command(caption)
-            if name:
-                async with self._working(chat, True):
-                    replies = await self.conversation.on_command(chat, user, name, args, upload)
-                await self.send(chat, replies, reply_to=message.message_id)
+            await self._run_command(update, message, caption)
             return
+        chat, user = chat_of(update.effective_chat), user_of(update)
         addressed = not chat.is_group or self._addressed(message)
         async with self._working(chat, addressed):
-            replies = await self.conversation.on_photo(chat, user, upload, addressed)
-        await self.send(chat, replies, reply_to=message.message_id)
+            answer = await self.conversation.on_photo(chat, user, upload, addressed)
+        await self.send(chat, answer, reply_to=message.message_id, user=user)
 
     async def on_button(self, update: Update, context: CallbackContext) -> None:
         query = update.callback_query
         if query is None or query.message is None or update.effective_chat is None:
             return
-        chat = chat_of(update.effective_chat)
-        pressed = await self.conversation.on_button(chat, user_of(update), query.data or "")
+        chat, user = chat_of(update.effective_chat), user_of(update)
+        pressed = await self.conversation.on_button(chat, user, query.data or "")
         with contextlib.suppress(TelegramError):
             await query.answer(pressed.notice)
         if pressed.settled:
             with contextlib.suppress(TelegramError):
                 await query.edit_message_reply_markup(reply_markup=None)
-        await self.send(chat, list(pressed.replies))
+        await self.send(chat, list(pressed.replies), user=user)
 
     async def on_error(self, update: object, context: CallbackContext) -> None:
         log.error("Telegram handler failed: %r", context.error, exc_info=context.error)
@@ -296,57 +329,118 @@ class TelegramAdapter:
 
     # --- messages out ------------------------------------------------------------------
 
-    async def send(self, chat: Chat, replies: list[Reply], reply_to: int | None = None) -> None:
-        """Send replies in order; a failure to send one is logged and the rest still go."""
+    async def send(
+        self,
+        chat: Chat,
+        replies: list[Reply],
+        reply_to: int | None = None,
+        user: User | None = None,
+    ) -> None:
+        """Send replies in order; a failure to send one is logged and the rest still go.
+
+        A private reply never goes to a group: it goes to the user's private chat."""
         for reply in replies:
+            target, quote = int(chat.id), reply_to
+            if reply.private and chat.is_group:
+                if user is None or user.anonymous:
+                    log.error("a private reply had nobody to go to; not sent to the group")
+                    continue
+                target, quote = int(user.id), None
             try:
-                await self._send_one(int(chat.id), reply, reply_to)
+                await self._send_one(target, reply, quote)
             except TelegramError as exc:
                 log.error("could not send a reply to a Telegram chat: %s", exc)
 
     async def _send_one(self, chat_id: int, reply: Reply, reply_to: int | None) -> None:
+        """One reply, as the Bot API's limits allow: long text in several messages, a
+        caption only when it fits, photos in groups of 2 to 10, and pictures too large
+        for a photo as documents."""
         quote = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
         markup = None
         if reply.buttons:
             markup = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(b.label, callback_data=b.data) for b in reply.buttons]]
             )
-        text, pictures = reply.text, list(reply.pictures)
-        if pictures and (len(text) > CAPTION_LIMIT or markup is not None):
+        photos = [p for p in reply.pictures if self._fits_as_photo(p.data)]
+        files = [(p.name, p.data) for p in reply.pictures if p not in photos]
+        if reply.document is not None:
+            files.append(reply.document)
+        caption = ""
+        text = reply.text
+        if (photos or files) and len(text) <= CAPTION_LIMIT and markup is None:
+            caption, text = text, ""
+        pieces = split_text(text, TEXT_LIMIT) if text else []
+        for number, piece in enumerate(pieces):
+            last = number == len(pieces) - 1
+            await self._message(chat_id, piece, quote, markup if last else None)
+            quote = None  # only the first message quotes the user's
+        for group in self._groups(photos):
+            await self._photos(chat_id, group, caption, quote)
+            caption, quote = "", None
+        for name, data in files:
             await retrying(
-                lambda: self.bot.send_message(
-                    chat_id, text, reply_parameters=quote, reply_markup=markup
-                )
+                lambda name=name, data=data, caption=caption, quote=quote: self.bot.send_document(
+                    chat_id, data, filename=name, caption=caption or None, reply_parameters=quote
+                ),
+                idempotent=False,
             )
-            text, markup = "", None
-        if len(pictures) > 1:
-            media = [
-                InputMediaPhoto(p.data, caption=text if i == 0 else None, filename=p.name)
-                for i, p in enumerate(pictures)
-            ]
-            await retrying(
-                lambda: self.bot.send_media_group(chat_id, media, reply_parameters=quote)
-            )
-        elif pictures:
+            caption, quote = "", None
+
+    async def _message(
+        self,
+        chat_id: int,
+        text: str,
+        quote: ReplyParameters | None,
+        markup: InlineKeyboardMarkup | None,
+    ) -> None:
+        await retrying(
+            lambda: self.bot.send_message(
+                chat_id, text, reply_parameters=quote, reply_markup=markup
+            ),
+            idempotent=False,
+        )
+
+    @staticmethod
+    def _groups(photos: list) -> list[list]:
+        """Photos in media groups of 2 to 10, or alone; never a group of one."""
+        low, high = MEDIA_GROUP
+        groups = chunks(photos, high)
+        if len(groups) > 1 and len(groups[-1]) < low:
+            groups[-2:] = [groups[-2][:-1], [groups[-2][-1], *groups[-1]]]
+        return groups
+
+    async def _photos(
+        self, chat_id: int, photos: list, caption: str, quote: ReplyParameters | None
+    ) -> None:
+        if len(photos) == 1:
+            (photo,) = photos
             await retrying(
                 lambda: self.bot.send_photo(
                     chat_id,
-                    pictures[0].data,
-                    caption=text or None,
+                    photo.data,
+                    caption=caption or None,
                     reply_parameters=quote,
-                    filename=pictures[0].name,
-                )
+                    filename=photo.name,
+                ),
+                idempotent=False,
             )
-        elif reply.document is not None:
-            name, data = reply.document
-            await retrying(
-                lambda: self.bot.send_document(
-                    chat_id, data, filename=name, caption=text, reply_parameters=quote
-                )
+            return
+        media = [
+            InputMediaPhoto(
+                p.data, caption=caption if i == 0 and caption else None, filename=p.name
             )
-        elif text:
-            await retrying(
-                lambda: self.bot.send_message(
-                    chat_id, text, reply_parameters=quote, reply_markup=markup
-                )
-            )
+            for i, p in enumerate(photos)
+        ]
+        await retrying(
+            lambda: self.bot.send_media_group(chat_id, media, reply_parameters=quote),
+            idempotent=False,
+        )
+
+    @staticmethod
+    def _fits_as_photo(data: bytes) -> bool:
+        """Whether Telegram takes the picture as a photo (its size and shape)."""
+        size = picture_size(data)
+        if size is None or len(data) > PHOTO_BYTES:
+            return False
+        width, height = size
+        return width + height <= PHOTO_SIDES and max(size) <= PHOTO_RATIO * min(size)

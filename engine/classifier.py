@@ -23,6 +23,11 @@ from engine.errors import ModelMismatch, ModelUnavailable
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+# Similarities to a class centroid between these give 0% to 100% resemblance,
+# unless the model records its own scale (``similarity_scale`` in NAME.json):
+# the first default model's held-out photos were 0.859 from other people's
+# centroids and 0.978 from their own (medians).
+DEFAULT_SCALE = (0.86, 0.98)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,11 +38,24 @@ class Prediction:
         name: the celebrity, as a display name ("Tony Blair").
         probability: the classifier's probability for this class, 0 to 1.
         similarity: cosine similarity between the face and the class centroid, -1 to 1.
+        score: the resemblance shown to people, 0 to 100 (see `Classifier.score`).
     """
 
     name: str
     probability: float
     similarity: float
+    score: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Celebrity:
+    """Someone the model knows: ``label`` is the dataset's folder name, ``name`` the
+    display name; ``field`` what they are known for, when the model records it."""
+
+    label: str
+    name: str
+    field: str = ""
+    well_known: bool = True
 
 
 class Head(nn.Module):
@@ -105,6 +123,17 @@ class Classifier:
         if self.centroids.shape != (len(self.classes), dim):
             raise ValueError("centroids must be (classes, dim)")
 
+    def score(self, similarity: float) -> int:
+        """A similarity to a class centroid as a 0-100 resemblance.
+
+        100 means as close as the celebrity's own photos usually are to their
+        average; 0 is as close as other people's usually are (the model's
+        ``similarity_scale``, else `DEFAULT_SCALE`).
+        """
+        scale = self.info.get("similarity_scale")
+        low, high = (float(scale["low"]), float(scale["high"])) if scale else DEFAULT_SCALE
+        return round(100 * min(1.0, max(0.0, (similarity - low) / max(high - low, 1e-6))))
+
     @property
     def hidden(self) -> int:
         return int(self.info.get("head", {}).get("hidden", 0))
@@ -134,11 +163,16 @@ class Classifier:
                     display_name(self.classes[j]),
                     float(probabilities[i, j]),
                     float(similarities[i, j]),
+                    self.score(float(similarities[i, j])),
                 )
                 for j in row
             )
             for i, row in enumerate(order)
         ]
+
+    @property
+    def celebrities(self) -> tuple[Celebrity, ...]:
+        return tuple(Celebrity(label, display_name(label)) for label in self.classes)
 
     def index_of(self, name: str) -> int | None:
         """The class index of a label ("Tony_Blair") or display name ("Tony Blair")."""

@@ -56,6 +56,17 @@ class Settings:
         40_000_000,
         "Largest photo accepted, in pixels (width x height), checked before decoding.",
     )
+    work_max_side: int = setting(
+        "LOOKALIKE_WORK_MAX_SIDE",
+        2560,
+        "Photos are scaled down to this longer side as they are decoded: it bounds the "
+        "memory each photo holds while it is worked on.",
+    )
+    max_faces: int = setting(
+        "LOOKALIKE_MAX_FACES",
+        40,
+        "Most faces answered in one photo (the largest): it bounds the work one photo costs.",
+    )
     detect_max_side: int = setting(
         "LOOKALIKE_DETECT_MAX_SIDE",
         640,

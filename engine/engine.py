@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 
 from engine import calibration
+from engine.classifier import Celebrity
 from engine.config import Settings
 from engine.errors import StorageUnavailable
 from engine.faces import Face
@@ -27,11 +30,23 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Similarities to a class centroid between these give 0% to 100% resemblance,
-# unless the model records its own scale (``similarity_scale`` in NAME.json):
-# the default model's held-out photos are 0.859 from other people's centroids
-# and 0.978 from their own (medians).
-DEFAULT_SCALE = (0.86, 0.98)
+
+@dataclasses.dataclass(frozen=True)
+class Recognition:
+    """Who is in a photo, among the people registered in one scope.
+
+    Attributes:
+        faces: one result per face, largest first (the ``LOOKALIKE_MAX_FACES`` largest).
+        total_faces: how many faces the photo has.
+        people: how many people are registered in the scope; when 0 the photo was
+            not even looked at, and ``faces`` is empty.
+        work_s: the model worker's time it took, in seconds.
+    """
+
+    faces: tuple[Match | Unknown, ...]
+    total_faces: int
+    people: int
+    work_s: float = 0.0
 
 
 class Engine:
@@ -68,9 +83,6 @@ class Engine:
             policy=calibration.policy(self.settings, embedder.name),
             limit=self.settings.register_limit,
         )
-        # The group game's rounds and scores, on the same storage. Its owner may set
-        # its ``clock`` and ``min_players``.
-        self.games = Game(self.db)
         self._limits = RateLimits(self.db)
         self._claims = Claims(self.db)
 
@@ -79,6 +91,15 @@ class Engine:
         return await loop.run_in_executor(
             self._executor, functools.partial(function, *args, **kwargs)
         )
+
+    async def _timed(self, function: Callable[..., T], *args: object) -> tuple[T, float]:
+        """``function(*args)`` in the worker, and the seconds it took there (queueing aside)."""
+
+        def timed() -> tuple[T, float]:
+            started = time.perf_counter()
+            return function(*args), time.perf_counter() - started
+
+        return await self._run(timed)
 
     async def start(self) -> None:
         """Open the database, expire stale registrations, and load the models now."""
@@ -111,18 +132,26 @@ class Engine:
     def model_available(self) -> bool:
         return self.pipeline.classifier is not None
 
-    def resemblance(self, similarity: float) -> int:
-        """A face's similarity to a celebrity as a 0-100 resemblance score.
-
-        100 means as close as the celebrity's own photos usually are to their
-        average; 0 is as close as other people's usually are. A stranger's best
-        match among the default model's 158 people scores 41 to 72 (5th to 95th
-        percentile, 300 LFW strangers).
-        """
+    def celebrities(self) -> tuple[Celebrity, ...]:
+        """The people the current celebrity model knows; empty without one."""
         model = self.pipeline.classifier
-        scale = model.info.get("similarity_scale") if model else None
-        low, high = (float(scale["low"]), float(scale["high"])) if scale else DEFAULT_SCALE
-        return round(100 * min(1.0, max(0.0, (similarity - low) / max(high - low, 1e-6))))
+        return model.celebrities if model is not None else ()
+
+    async def reference_photo(self, celebrity: str) -> bytes | None:
+        """A JPEG of the celebrity's reference face (label or display name), if there is one."""
+        model = self.pipeline.classifier
+        path = model.reference_photo(celebrity) if model is not None else None
+        if path is None:
+            return None
+        try:
+            return await self._run(path.read_bytes)
+        except OSError as exc:  # a reply without it is still an answer
+            log.warning("no reference photo for %s: %s", celebrity, exc)
+            return None
+
+    def games(self, *, clock: Callable[[], float], min_players: int) -> Game:
+        """The game's records, in this engine's database."""
+        return Game(self.db, clock=clock, min_players=min_players)
 
     async def reload_model(self) -> bool:
         """Load the celebrity model from disk now, between requests; True if one is loaded.
@@ -156,7 +185,8 @@ class Engine:
             engine.errors.ImageError, NoFaceFound, ModelUnavailable (no model, or
             none with that celebrity).
         """
-        return await self._run(self.pipeline.likeness, image, celebrity)
+        likeness, seconds = await self._timed(self.pipeline.likeness, image, celebrity)
+        return dataclasses.replace(likeness, work_s=seconds)
 
     # --- the registry ------------------------------------------------------------
 
@@ -178,25 +208,40 @@ class Engine:
             engine.errors.ImageError, NoFaceFound, TooManyFaces, FaceTooSmall,
             FaceTooBlurry, DuplicateFace, RegistrationLimit, StorageUnavailable.
         """
-        face, vector = await self._run(self._enrol, image)
+        (face, vector), seconds = await self._timed(self._enrol, image)
         async with self._storage():
-            return await self.registry.add(scope, person, vector, face)
+            result = await self.registry.add(scope, person, vector, face)
+        return dataclasses.replace(result, work_s=seconds)
 
     def _enrol(self, data: bytes) -> tuple[Face, np.ndarray]:
         return self.pipeline.enrol(self.pipeline.decode(data))
 
-    async def whoami(self, scope: str, image: bytes) -> tuple[Match | Unknown, ...]:
-        """Each face in ``image``, recognised among the people registered in ``scope`` only."""
-        found = await self._run(self._faces_for_matching, image)
-        if not found:
-            return ()
-        faces = [face for face, _ in found]
-        vectors = np.stack([vector for _, vector in found])
-        async with self._storage():
-            return tuple(await self.registry.match(scope, faces, vectors))
+    async def whoami(self, scope: str, image: bytes) -> Recognition:
+        """Each face in ``image``, recognised among the people registered in ``scope`` only.
 
-    def _faces_for_matching(self, data: bytes) -> list[tuple[Face, np.ndarray]]:
-        return self.pipeline.embed_faces([self.pipeline.decode(data)], THOROUGH)[0]
+        Nobody registered there: nothing is decoded or detected.
+        """
+        async with self._storage():
+            people = (await self.registry.gallery(scope)).people_count
+        if not people:
+            return Recognition((), 0, 0)
+        (faces, total), seconds = await self._timed(self._faces_for_matching, image)
+        if not faces:
+            return Recognition((), total, people, seconds)
+        vectors = np.stack([vector for _, vector in faces])
+        async with self._storage():
+            found = await self.registry.match(scope, [face for face, _ in faces], vectors)
+        return Recognition(tuple(found), total, people, seconds)
+
+    def _faces_for_matching(self, data: bytes) -> tuple[list[tuple[Face, np.ndarray]], int]:
+        photos = [self.pipeline.decode(data)]
+        found = self.pipeline.detect(photos)
+        return self.pipeline.embed(photos, found, THOROUGH)[0], len(found[0])
+
+    async def photos_registered(self, scope: str, person: Person) -> int:
+        """How many photos ``person`` has registered in ``scope`` (0: not registered there)."""
+        async with self._storage():
+            return await self.registry.photos(scope, person.platform, person.user_id)
 
     async def forget(self, person: Person, scope: str | None = None) -> ForgetResult:
         """Erase the person's registrations in ``scope``, or everything about them when None."""
@@ -222,8 +267,14 @@ class Engine:
             await self.registry.set_language(person, language)
 
     async def stats(self) -> dict[str, int]:
+        """Counts of people, registrations, scopes and embeddings, and ``celebrities``:
+        how many people the celebrity model knows (absent without a model)."""
         async with self._storage():
-            return await self.registry.stats()
+            counts = await self.registry.stats()
+        model = self.pipeline.classifier
+        if model is not None:
+            counts["celebrities"] = len(model.classes)
+        return counts
 
     async def has_registrations(self, scope: str) -> bool:
         """Whether anyone is registered in ``scope``: one indexed lookup, no model work,

@@ -7,12 +7,13 @@ class LookalikeError(Exception):
     """Base of the errors a user can cause.
 
     ``code`` is stable and names the error for the adapters, which map it to a
-    reply in the user's language; ``str(error)`` is an English message that is
-    already safe to show a user (it never contains paths, tokens or tracebacks).
+    reply in the user's language; ``default_message`` is the English reply, the
+    only copy of it (the bot's Spanish texts translate it). ``str(error)`` is
+    already safe to show a user: it never holds paths, tokens or tracebacks.
     """
 
     code = "error"
-    default_message = "Something went wrong with that request."
+    default_message = "Something went wrong on my side. Please try again."
 
     def __init__(self, message: str | None = None, **details: object) -> None:
         self.details = details
@@ -29,7 +30,7 @@ class ImageError(LookalikeError):
 
 class FileTooLarge(ImageError):
     code = "file_too_large"
-    default_message = "That file is too large: the limit is {limit_mb:.0f} MB."
+    default_message = "That file is too big: the limit is {limit_mb:.0f} MB."
 
 
 class TooManyPixels(ImageError):
@@ -39,7 +40,7 @@ class TooManyPixels(ImageError):
 
 class UnsupportedImage(ImageError):
     code = "unsupported_image"
-    default_message = "That is not a photo I can read. Please send a JPEG, PNG, WebP, GIF or BMP."
+    default_message = "That isn't a photo I can read. Send a JPEG, PNG, WebP, GIF or BMP."
 
 
 class CorruptImage(ImageError):
@@ -57,12 +58,12 @@ class FaceError(LookalikeError):
 
 class NoFaceFound(FaceError):
     code = "no_face"
-    default_message = "I could not find a face in that photo."
+    default_message = "I couldn't find a face in that photo."
 
 
 class TooManyFaces(FaceError):
     code = "too_many_faces"
-    default_message = "I found {count} faces in that photo; please send one with only yours."
+    default_message = "I see {count} faces. For this, send a photo with only yours."
 
 
 class FaceTooSmall(FaceError):
@@ -95,7 +96,7 @@ class RegistrationLimit(RegistryError):
 
 class StorageUnavailable(LookalikeError):
     code = "storage_unavailable"
-    default_message = "I cannot save anything right now. Nothing was lost; please try again later."
+    default_message = "I can't save anything right now. Nothing was lost; please try later."
 
 
 # --- the game ---------------------------------------------------------------
@@ -118,7 +119,9 @@ class RoundOver(GameError):
 
 class UnknownCelebrity(GameError):
     code = "game_unknown_celebrity"
-    default_message = "I don't know {name!r}. Try one of: {options}."
+    default_message = (
+        "I don't know “{name}”. Try one of: {options}. Or leave the name out for a random one."
+    )
 
 
 # --- models -----------------------------------------------------------------
@@ -126,12 +129,12 @@ class UnknownCelebrity(GameError):
 
 class ModelError(LookalikeError):
     code = "model"
-    default_message = "The face model is not available right now."
+    default_message = "The face model isn't available right now."
 
 
 class ModelUnavailable(ModelError):
     code = "model_unavailable"
-    default_message = "The celebrity model is not available right now."
+    default_message = "The celebrity model isn't available right now."
 
 
 class ModelMismatch(ModelError):
@@ -145,3 +148,13 @@ class ModelMismatch(ModelError):
 class EmbedderUnavailable(ModelError):
     code = "embedder_unavailable"
     default_message = "The face embedder could not be loaded."
+
+
+def every_error() -> list[type[LookalikeError]]:
+    """LookalikeError and all its subclasses, for the adapters' reply tables."""
+    found, todo = [], [LookalikeError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found

@@ -8,7 +8,6 @@ import io
 import logging
 import random
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from PIL import Image
 
@@ -208,9 +207,10 @@ def choose_celebrity(classes: Sequence[str], wanted: str, rng: random.Random) ->
     )
 
 
-def podium(result: RoundResult, reference: Path | None, top: int = 3) -> bytes | None:
+def podium(result: RoundResult, reference: bytes | None, top: int = 3) -> bytes | None:
     """The collage of a finished round: the first ``top`` players' faces beside the
-    celebrity's reference photo, as JPEG; None when no face tile is at hand."""
+    celebrity's reference photo (JPEG bytes), as JPEG; None when no face tile is at hand."""
+    picture = Image.open(io.BytesIO(reference)) if reference else None
     rows = []
     for standing in result.standings[:top]:
         tile = result.faces.get(standing.entry.key)
@@ -218,5 +218,5 @@ def podium(result: RoundResult, reference: Path | None, top: int = 3) -> bytes |
             caption = (
                 f"{standing.place}. {standing.entry.player.display_name} {standing.entry.score}%"
             )
-            rows.append((Image.open(io.BytesIO(tile)), reference, caption))
+            rows.append((Image.open(io.BytesIO(tile)), picture, caption))
     return render.to_jpeg(render.collage(rows)) if rows else None

@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from pathlib import Path
 
 from engine.classifier import display_name
 from engine.errors import RoundOver, RoundRunning
@@ -287,6 +286,6 @@ class Game:
             for scope, label, at, *rest, points in rows
         ]
 
-    async def podium(self, result: RoundResult, reference: Path | None) -> bytes | None:
+    async def podium(self, result: RoundResult, reference: bytes | None) -> bytes | None:
         """`podium` off the event loop."""
         return await asyncio.to_thread(podium, result, reference)

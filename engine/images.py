@@ -7,7 +7,7 @@ import logging
 import warnings
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from engine.errors import CorruptImage, FileTooLarge, TooManyPixels, UnsupportedImage
 
@@ -46,7 +46,9 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
+def decode(
+    data: bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None
+) -> Image.Image:
     """Decode an uploaded file into an upright RGB image.
 
     Args:
@@ -54,6 +56,9 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
         max_bytes: files larger than this are refused before any parsing.
         max_pixels: images with more pixels (width x height) are refused from
             their header, before the pixel data is decoded.
+        max_side: photos are scaled down so that neither side is longer, as early
+            as possible (JPEGs decode at a reduced scale directly): this bounds the
+            memory a photo holds while it waits in a batch. None keeps full size.
 
     Returns:
         A loaded PIL image in mode RGB, rotated as its EXIF orientation says.
@@ -68,13 +73,42 @@ def decode(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
     if not data:
         raise UnsupportedImage()
     image = _open(data, max_pixels)
+    if max_side and image.format == "JPEG" and max(image.size) > max_side:
+        # The decoder's own scaling (1/2, 1/4, 1/8) keeps at least the requested size.
+        ratio = max_side / max(image.size)
+        image.draft("RGB", (round(image.width * ratio), round(image.height * ratio)))
     try:
         image.load()
     except Exception as exc:  # Pillow's decoders raise many types on bad data.
         log.debug("decoding failed: %r", exc)
         raise CorruptImage() from None
-    image = _upright(image)
-    return to_rgb(image)
+    orientation = _orientation(image)  # after load(): a PNG reads its EXIF at the end
+    image = _eight_bit(image)
+    if max_side and image.mode in _SCALABLE:  # before the RGB copy, when it can be
+        image = shrink(image, max_side)
+    image = to_rgb(image)
+    if max_side:
+        image = shrink(image, max_side)
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
+    return image
+
+
+# EXIF orientation to the transposition that makes the photo upright, as
+# ImageOps.exif_transpose does; applied here after scaling down, on fewer pixels.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Modes that scale well as they are (palettes and 1-bit images do not).
+_SCALABLE = ("L", "RGB", "RGBA", "LA")
+# Pixels converted at a time from 16 bits to 8: a band's temporary arrays stay small.
+_BAND_PIXELS = 1 << 20
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -100,25 +134,53 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def _orientation(image: Image.Image) -> int:
     try:
-        return ImageOps.exif_transpose(image) or image
+        return int(image.getexif().get(0x0112, 1))
     except Exception as exc:  # A broken EXIF block is no reason to refuse the photo.
         log.debug("ignoring unreadable EXIF orientation: %r", exc)
+        return 1
+
+
+def shrink(image: Image.Image, max_side: int) -> Image.Image:
+    """The image scaled down so that its longer side is at most ``max_side`` (or itself)."""
+    longest = max(image.size)
+    if longest <= max_side:
         return image
+    scale = max_side / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    factor = int(1 / scale)
+    if factor >= 2:
+        image = image.reduce(factor)  # a box filter by a whole factor first: much cheaper
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    return image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit greyscale as 8-bit "L", converted a band of rows at a time."""
+    mode = image.mode
+    if not (mode in _SIXTEEN_BIT or mode in ("I", "F")):
+        return image
+    _, high = image.getextrema()
+    divisor = 257.0 if mode in _SIXTEEN_BIT or (mode == "I" and high > 255) else 1.0
+    width, height = image.size
+    out = Image.new("L", image.size)
+    rows = max(1, _BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        values = np.asarray(band, dtype=np.float32) / np.float32(divisor)
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        out.paste(Image.fromarray(grey, mode="L"), (0, top))
+    return out
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB, flattening transparency onto white."""
+    image = _eight_bit(image)
     mode = image.mode
     if mode == "RGB":
         return image
-    if mode in _SIXTEEN_BIT or mode in ("I", "F"):
-        values = np.asarray(image, dtype=np.float64)
-        if mode in _SIXTEEN_BIT or (mode == "I" and values.max(initial=0) > 255):
-            values = values / 257.0
-        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey, mode="L").convert("RGB")
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
         if image.mode == "RGB":

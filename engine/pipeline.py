@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +25,10 @@ from engine.errors import (
 from engine.faces import Face, FaceDetector
 
 log = logging.getLogger(__name__)
+
+# Face images per embedder pass: 128 150-px chips take about 0.5 GB of activations in
+# dlib's network, and larger passes are no faster on a CPU.
+EMBED_CHUNK = 128
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,11 +79,17 @@ class PhotoResult:
         annotated: the photo with numbered boxes, as JPEG, when rendering was asked for.
         collage: face beside celebrity for each face, as JPEG, when rendering was
             asked for and the model has reference photos.
+        total_faces: the faces found, of which the ``LOOKALIKE_MAX_FACES`` largest are
+            in ``faces``.
+        work_s: the model worker's time this photo took, in seconds (its share of a
+            batch's time): what per-user limits count.
     """
 
     size: tuple[int, int]
     faces: tuple[FaceResult, ...]
     model_available: bool
+    total_faces: int = 0
+    work_s: float = 0.0
     annotated: bytes | None = dataclasses.field(default=None, repr=False)
     collage: bytes | None = dataclasses.field(default=None, repr=False)
 
@@ -92,11 +103,15 @@ class Likeness:
         similarity: cosine similarity between its embedding and the celebrity's
             centroid, -1 to 1.
         tile: the face, cropped square (256 px) as JPEG, for the round's collage.
+        score: the similarity as the 0-100 resemblance shown to people.
+        work_s: the model worker's time it took, in seconds.
     """
 
     face: Face
     similarity: float
     tile: bytes = dataclasses.field(repr=False)
+    score: int = 0
+    work_s: float = 0.0
 
 
 class Pipeline:
@@ -132,21 +147,44 @@ class Pipeline:
 
     def decode(self, data: bytes) -> Image.Image:
         return images.decode(
-            data, max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_pixels
+            data,
+            max_bytes=self.settings.max_upload_bytes,
+            max_pixels=self.settings.max_pixels,
+            max_side=self.settings.work_max_side,
         )
 
-    def embed_faces(
-        self, photos: Sequence[Image.Image], views: Views = QUICK
+    def detect(self, photos: Sequence[Image.Image]) -> list[list[Face]]:
+        """Every face of every photo, largest first."""
+        return self.detector.detect_many(photos)
+
+    def embed(
+        self,
+        photos: Sequence[Image.Image],
+        found: Sequence[Sequence[Face]],
+        views: Views = QUICK,
     ) -> list[list[tuple[Face, np.ndarray]]]:
-        """Every face of every photo with its embedding; all crops share one embedder call."""
-        found = self.detector.detect_many(photos)
+        """The embedding of each face in ``found`` (per photo), the first
+        ``LOOKALIKE_MAX_FACES`` of each photo only, in chunks that bound the memory of
+        one embedder pass."""
+        found = [list(faces[: self.settings.max_faces]) for faces in found]
         crops = []
         for photo, faces in zip(photos, found, strict=True):
             if faces:
                 pixels = np.asarray(photo)
                 crops.extend(self.embedder.align(pixels, face) for face in faces)
-        vectors = iter(self.embedder.embed(crops, flip=views.flip, jitter=views.jitter))
+        per_pass = max(1, EMBED_CHUNK // ((1 + views.flip) * (1 + views.jitter)))
+        chunks = [
+            self.embedder.embed(crops[i : i + per_pass], flip=views.flip, jitter=views.jitter)
+            for i in range(0, len(crops), per_pass)
+        ]
+        vectors = iter(np.concatenate(chunks) if chunks else ())
         return [[(face, next(vectors)) for face in faces] for faces in found]
+
+    def embed_faces(
+        self, photos: Sequence[Image.Image], views: Views = QUICK
+    ) -> list[list[tuple[Face, np.ndarray]]]:
+        """Every face of every photo (the ``LOOKALIKE_MAX_FACES`` largest) with its embedding."""
+        return self.embed(photos, self.detect(photos), views)
 
     def enrol(self, photo: Image.Image) -> tuple[Face, np.ndarray]:
         """The one face of a registration photo and its thorough embedding.
@@ -182,10 +220,11 @@ class Pipeline:
         similarity to the face, most similar first.
         """
         top_k = top_k or self.settings.top_k
-        per_photo = self.embed_faces(photos)
+        found = self.detect(photos)
+        per_photo = self.embed(photos, found)
         model = self.classifier
         results = []
-        for photo, faces in zip(photos, per_photo, strict=True):
+        for photo, faces, every in zip(photos, per_photo, found, strict=True):
             predictions: list[tuple[Prediction, ...]] = [() for _ in faces]
             if model is not None and faces:
                 # The classifier picks the k most probable people; they are shown
@@ -202,6 +241,7 @@ class Pipeline:
                         for (face, e), p in zip(faces, predictions, strict=True)
                     ),
                     model_available=model is not None,
+                    total_faces=len(every),
                 )
             )
         return results
@@ -215,6 +255,7 @@ class Pipeline:
         goes through the embedder in one pass. A file that is not a usable photo
         gives its error in its place; the others are unaffected.
         """
+        started = time.perf_counter()
         results: list[PhotoResult | LookalikeError | None] = []
         photos: list[Image.Image] = []
         for data, _, _ in requests:
@@ -237,7 +278,7 @@ class Pipeline:
                 )
                 result = dataclasses.replace(result, faces=faces)
             results[index] = self.render(photo, result) if draw else result
-        return results  # type: ignore[return-value]  # every None was replaced
+        return share_work(results, time.perf_counter() - started)
 
     def render(self, photo: Image.Image, result: PhotoResult) -> PhotoResult:
         """The result with its annotated photo and, where there are reference photos, a collage."""
@@ -274,4 +315,18 @@ class Pipeline:
             raise NoFaceFound()
         face, vector = max(faces, key=lambda found: found[0].area)
         similarity = float(np.dot(vector, model.centroids[index]))
-        return Likeness(face, similarity, render.to_jpeg(render.face_crop(photo, face)))
+        tile = render.to_jpeg(render.face_crop(photo, face))
+        return Likeness(face, similarity, tile, model.score(similarity))
+
+
+def share_work(
+    results: Sequence[PhotoResult | LookalikeError | None], seconds: float
+) -> list[PhotoResult | LookalikeError]:
+    """Each result with its share of a batch's ``seconds``, by its faces (a refused
+    file counts as one face: it was decoded, or tried)."""
+    weights = [1 + len(r.faces) if isinstance(r, PhotoResult) else 1 for r in results]
+    total = sum(weights) or 1
+    return [
+        dataclasses.replace(r, work_s=seconds * w / total) if isinstance(r, PhotoResult) else r
+        for r, w in zip(results, weights, strict=True)
+    ]  # type: ignore[misc]  # every None was replaced by the caller

@@ -40,6 +40,7 @@ class RegisterResult:
     face: Face
     photos: int
     limit: int
+    work_s: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,7 @@ class ForgetResult:
     scopes: tuple[str, ...]
     embeddings: int
     person_deleted: bool
-    language: bool = False  # a language preference was stored, and is erased
+    language: bool = False  # a stored language was erased too
 
     @property
     def anything(self) -> bool:
@@ -121,6 +122,16 @@ class Registry:
         )
         assert row is not None
         return int(row[0]), str(row[1])
+
+    async def photos(self, scope: str, platform: str, user_id: str) -> int:
+        """How many photos the person has registered in ``scope``."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM embeddings e JOIN registrations r ON r.id = e.registration_id"
+            " JOIN people p ON p.id = r.person_id"
+            " WHERE r.scope = ? AND p.platform = ? AND p.user_id = ? AND e.embedder = ?",
+            (scope, platform, user_id, self.embedder),
+        )
+        return int(row[0]) if row else 0
 
     async def language(self, platform: str, user_id: str) -> str | None:
         row = await self.db.fetchone(

@@ -12,7 +12,9 @@ import pytest_asyncio
 
 from bot.config import BotSettings
 from bot.conversation import Conversation
-from bot.discord_bot import DiscordAdapter, LoopScheduler, split_text
+from bot.delivery import split_text
+from bot.discord_bot import DiscordAdapter
+from bot.scheduling import LoopScheduler
 from engine.engine import Engine
 from tests.conftest import encode
 from tests.fakes.discord import (
@@ -259,7 +261,7 @@ async def test_the_scheduler_runs_replaces_and_cancels() -> None:
 
 async def test_long_texts_are_split_at_line_ends() -> None:
     text = "\n".join(f"line {n:04d}" for n in range(500))
-    pieces = split_text(text)
+    pieces = split_text(text, 2000)
     assert all(len(p) <= 2000 for p in pieces) and len(pieces) > 1
     assert "\n".join(pieces) == text
-    assert split_text("") == [""]
+    assert split_text("", 2000) == [""]

@@ -22,7 +22,7 @@ from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.discord_bot import DiscordAdapter
 from bot.game import GameController
-from bot.shell import Shell, VirtualClock
+from bot.shell import Shell, ShellClock
 from bot.telegram_bot import TelegramAdapter
 from engine.classifier import Classifier, Head
 from engine.engine import Engine
@@ -166,7 +166,7 @@ def check_ranking(announcement: str, scores: dict[str, list[int]]) -> None:
     assert all(score == max(scores[name]) for _, name, score, _ in rows)
     shown = [score for _, _, score, _ in rows]
     assert shown == sorted(shown, reverse=True)  # 0% and 0% are still told apart, in order
-    assert lines[4].startswith("🏆 Alice wins!")
+    assert lines[4].startswith("🏆 The winner: Alice!")
 
 
 def lfw_entries() -> tuple[list[Path], list[Path], list[Path]]:
@@ -206,7 +206,7 @@ async def test_a_full_round_with_three_players_on_telegram(
         start = len(fake.calls)
         push_text(fake, GROUP, BOB, "/leaderboard")
         board = text_of(await next_reply(fake, GROUP, start))
-        assert "1. Alice – 3 pts (ganó 1 de 1)" in board
+        assert "1. Alice – 3 puntos (ganó 1 de 1 ronda)" in board
 
 
 @contextlib.asynccontextmanager
@@ -272,7 +272,7 @@ async def test_a_full_round_with_three_players_on_discord(
             assert [name for name, _ in end.files] == ["round.jpg"]
 
             board = await discord_answer(fake, await fake.slash("leaderboard", bob))
-            assert "1. Alice – 3 pts (won 1 of 1)" in board.content
+            assert "1. Alice – 3 points (won 1 of 1 round)" in board.content
     finally:
         await fake.stop()
 
@@ -300,7 +300,7 @@ async def test_a_round_interrupted_by_a_restart_ends_at_start_up(
         lines = announcement.splitlines()
         assert lines[1] == "1. Alice – 100% (+2)"
         assert lines[2].startswith("2. Bob – ") and lines[2].endswith("(+1)")
-        assert "Alice wins" in lines[3]
+        assert "The winner: Alice" in lines[3]
         assert call["method"] == "sendMessage"  # faces were in the old process's memory only
     with sqlite3.connect(db) as conn:
         assert (
@@ -313,7 +313,7 @@ async def shell_session(
     pipeline: Pipeline, db: Path, settings: BotSettings, script: list[str]
 ) -> list[dict]:
     """The shell wired as bot/app.py wires it, in this process: what it said, one dict a reply."""
-    clock = VirtualClock()
+    clock = ShellClock()
     engine = Engine(dataclasses.replace(pipeline.settings, db=db), pipeline=pipeline)
     await engine.start()
     try:
@@ -354,7 +354,7 @@ async def test_a_scripted_shell_round(
     settings = BotSettings(game_round_seconds=30, game_min_players=2)
     said = await shell_session(toy_pipeline, tmp_path / "shell.sqlite3", settings, script)
     lines = [f"{r['user'] or 'bot'}: {r['text']}" for r in said]
-    assert lines[0].startswith("You: 🎮 New round! Who looks most like Eileen Collins?")
+    assert lines[0].startswith("Me: 🎮 New round! Who looks most like Eileen Collins?")
     assert said[0]["images"]  # the reference photo
     assert lines[1].startswith("Alice: Alice: 100% like Eileen Collins")
     assert lines[2].startswith("Bob: Bob: I can't find a face")
@@ -366,11 +366,11 @@ async def test_a_scripted_shell_round(
     ranking = end["text"].splitlines()
     assert ranking[1:3] == ["1. Alice – 100% (+2)", "1. Bob – 100% (+2)"]
     assert ranking[3].startswith("3. Carol – ") and ranking[3].endswith("(+1)")
-    assert ranking[4].startswith("🏆 A tie! Alice and Bob share the win.")
+    assert ranking[4].startswith("🏆 A tie! The winners: Alice and Bob.")
     assert said[7]["text"].splitlines()[1:] == [
-        "1. Alice – 2 pts (won 1 of 1)",
-        "1. Bob – 2 pts (won 1 of 1)",
-        "3. Carol – 1 pts (won 0 of 1)",
+        "1. Alice – 2 points (won 1 of 1 round)",
+        "1. Bob – 2 points (won 1 of 1 round)",
+        "3. Carol – 1 point (won 0 of 1 round)",
     ]
     assert "New round!" in said[8]["text"]  # Carol starts one, at random; Alice can't stop it
     assert said[9]["text"] == "Only whoever started this round, or an admin, can stop it."

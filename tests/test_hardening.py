@@ -136,8 +136,11 @@ async def test_forged_and_replayed_buttons_do_nothing(
 async def test_admin_commands_are_checked(conversation: Conversation) -> None:
     (refused,) = await conversation.on_command(GROUP, ALICE, "stats", "")
     assert "for the bot's admins" in refused.text
-    (stats,) = await conversation.on_command(GROUP, BOB, "stats", "")
-    assert "Celebrity model: 3 classes" in stats.text and stats.private
+    (in_group,) = await conversation.on_command(GROUP, BOB, "stats", "")
+    assert "only in a private chat" in in_group.text  # an admin's figures stay private
+    private = Chat("telegram", BOB.id)
+    (stats,) = await conversation.on_command(private, BOB, "stats", "")
+    assert "Celebrity model: 3 people" in stats.text and stats.private
 
 
 # --- faults -------------------------------------------------------------------------------
@@ -158,7 +161,7 @@ async def test_a_missing_or_corrupt_model_leaves_the_rest_working(
         (reply,) = await conversation.on_photo(GROUP, ALICE, upload(encode(hopper)), True)
         assert "isn't available right now, but I found 1 face" in reply.text
         await engine.register(GROUP.scope, ALICE.person(), encode(astronaut))
-        (match,) = await engine.whoami(GROUP.scope, encode(astronaut))
+        (match,) = (await engine.whoami(GROUP.scope, encode(astronaut))).faces
         assert match.person.display_name == "Alice"
     finally:
         await engine.close()
@@ -209,7 +212,7 @@ async def test_storage_faults_end_in_a_clear_error_and_lose_nothing(
         await conn.execute("DELETE FROM people WHERE platform = 'filler'")
         await conn.execute("PRAGMA max_page_count = 1073741823")
 
-    (alice,) = await engine.whoami(OTHER_GROUP.scope, encode(astronaut))
+    (alice,) = (await engine.whoami(OTHER_GROUP.scope, encode(astronaut))).faces
     assert alice.person.display_name == "Alice"  # nothing lost
     assert await engine.db.integrity_check() == "ok"
     assert "I'll recognise you" in await register_bob()  # and it works again

@@ -71,6 +71,7 @@ class Call:
     path: str
     body: dict[str, Any] | None = None
     files: list[tuple[str, bytes]] = dataclasses.field(default_factory=list)
+    failed: int | None = None  # the error status the fake answered instead, if any
 
 
 @dataclasses.dataclass
@@ -135,6 +136,9 @@ class FakeDiscord:
         self._ws_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Route ("POST /channels/#/messages") -> statuses to answer first: 5xx or 429,
+        # as Discord (behind Cloudflare) answers them.
+        self.failures: dict[str, list[int]] = {}
 
     # --- server -----------------------------------------------------------------------
 
@@ -440,6 +444,13 @@ class FakeDiscord:
             return error(401, 0, "401: Unauthorized")
         parts = path.strip("/").split("/")
         route = (request.method, *[p if not p[:1].isdigit() else "#" for p in parts])
+        statuses = self.failures.get(f"{route[0]} /{'/'.join(route[1:])}")
+        if statuses:
+            call.failed = statuses.pop(0)
+            return self._failure(call.failed)
+        refusal = self._refusal(call)
+        if refusal is not None:
+            return refusal
         match route:
             case ("GET", "users", "@me"):
                 return json_response(BOT)
@@ -462,6 +473,31 @@ class FakeDiscord:
             case ("DELETE", "webhooks", "#", _, "messages", "@original"):
                 return self._delete_original(parts[2])
         return error(404, 0, f"404: Not Found ({request.method} {path} is not faked)")
+
+    @staticmethod
+    def _failure(status: int) -> web.Response:
+        if status == 429:  # discord.py trusts a 429 only through Cloudflare (a Via header)
+            body = {"message": "You are being rate limited.", "retry_after": 0.2, "global": False}
+            response = json_response(body, 429)
+            response.headers.update({"Via": "1.1 google", "Retry-After": "1"})
+            return response
+        return error(status, 0, f"{status}: Server Error")
+
+    @staticmethod
+    def _refusal(call: Call) -> web.Response | None:
+        """What Discord refuses in any message: content over 2,000 characters, more than 10
+        attachments, a button's custom_id over 100 characters."""
+        body = call.body if isinstance(call.body, dict) else {}
+        data = body.get("data") if isinstance(body.get("data"), dict) else body
+        if len(data.get("content") or "") > 2000:
+            return error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length")
+        if len(call.files) > 10:
+            return error(400, 50035, "Invalid Form Body: too many attachments (10 at most)")
+        for row in data.get("components") or []:
+            for item in row.get("components", []):
+                if len(item.get("custom_id", "")) > 100:
+                    return error(400, 50035, "Invalid Form Body: custom_id too long")
+        return None
 
     @staticmethod
     async def _body(request: web.Request) -> tuple[dict[str, Any] | None, list[tuple[str, bytes]]]:
@@ -562,8 +598,6 @@ class FakeDiscord:
         body = call.body or {}
         if not (body.get("content") or call.files):
             return error(400, 50006, "Cannot send an empty message")
-        if len(body.get("content") or "") > 2000:
-            return error(400, 50035, "Invalid Form Body: content too long")
         reference = body.get("message_reference") or {}
         sent = self._new(channel_id, call, reference=int(reference.get("message_id") or 0) or None)
         return json_response(self._message_json(sent))

@@ -1,9 +1,15 @@
-"""A fake Telegram Bot API server (aiohttp) on 127.0.0.1: scripted updates in, calls recorded."""
+"""A fake Telegram Bot API server (aiohttp) on 127.0.0.1: scripted updates in, calls recorded.
+
+It refuses what the real Bot API refuses (https://core.telegram.org/bots/api), with the
+same kind of answer: 400 Bad Request for text, captions, button data, media groups and
+photos past their limits, and for files too large for bots to download.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import json
 import time
@@ -11,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from bot.config import BotSettings
 from bot.conversation import Conversation
@@ -20,6 +27,23 @@ from tests.fakes.server import serve
 
 BOT_ID = 4242
 BOT_USERNAME = "LookalikeTestBot"
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64  # bytes
+MEDIA_GROUP = (2, 10)
+DOWNLOAD_LIMIT = 20 * 10**6
+PHOTO_BYTES = 10 * 10**6
+PHOTO_SIDES = 10_000
+PHOTO_RATIO = 20
+# Telegram's placeholder accounts for anonymous senders (Bot API: Message.sender_chat).
+GROUP_ANONYMOUS_BOT = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+CHANNEL_BOT = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
 
 
 class FakeTelegram:
@@ -40,6 +64,8 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self.changed = asyncio.Event()
         self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer first
+        # Private chats the bot may write to: the user wrote to it first, as Telegram requires.
+        self.started: set[int] = set()
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall first answers
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -98,10 +124,65 @@ class FakeTelegram:
             return web.json_response(body, status=status)
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
+        refusal = self._refusal(method, params)
+        if refusal is not None:
+            self.calls.append((f"{method}!400", params))
+            self.changed.set()
+            body = {"ok": False, "error_code": 400, "description": f"Bad Request: {refusal}"}
+            return web.json_response(body, status=400)
+        chat_id = int(params.get("chat_id") or 0)
+        if method.startswith("send") and chat_id > 0 and chat_id not in self.started:
+            self.calls.append((f"{method}!403", params))
+            self.changed.set()
+            description = "Forbidden: bot can't initiate conversation with a user"
+            body = {"ok": False, "error_code": 403, "description": description}
+            return web.json_response(body, status=403)
         self.calls.append((method, params))
         self.changed.set()
         handler: Callable[[dict[str, Any]], Any] = getattr(self, f"_{method}", self._message)
         return web.json_response({"ok": True, "result": handler(params)})
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> str | None:
+        """What the real Bot API would refuse in this call, if anything."""
+        if method == "sendMessage":
+            text = params.get("text") or ""
+            if not text.strip():
+                return "message text is empty"
+            if len(text) > TEXT_LIMIT:
+                return "message is too long"
+        captions = [params.get("caption")] + [m.get("caption") for m in params.get("media", [])]
+        if any(c and len(c) > CAPTION_LIMIT for c in captions):
+            return "message caption is too long"
+        keyboard = (params.get("reply_markup") or {}).get("inline_keyboard", [])
+        for row in keyboard:
+            for button in row:
+                if len(button.get("callback_data", "").encode()) > CALLBACK_DATA_LIMIT:
+                    return "BUTTON_DATA_INVALID"
+        if method == "sendMediaGroup":
+            media = params.get("media", [])
+            if not MEDIA_GROUP[0] <= len(media) <= MEDIA_GROUP[1]:
+                return "wrong number of media specified"
+            photos = [params[m["media"].removeprefix("attach://")] for m in media]
+            if any(not self._photo_fits(p["bytes"]) for p in photos):
+                return "PHOTO_INVALID_DIMENSIONS"
+        photo = params.get("photo") if method == "sendPhoto" else None
+        if isinstance(photo, dict) and not self._photo_fits(photo["bytes"]):
+            return "PHOTO_INVALID_DIMENSIONS"
+        if method == "getFile":
+            data = self.files.get(str(params.get("file_id")))
+            if data is not None and len(data) > DOWNLOAD_LIMIT:
+                return "file is too big"
+        return None
+
+    @staticmethod
+    def _photo_fits(data: bytes) -> bool:
+        if len(data) > PHOTO_BYTES:
+            return False
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+        return width + height <= PHOTO_SIDES and max(width, height) <= PHOTO_RATIO * min(
+            width, height
+        )
 
     @staticmethod
     async def _params(request: web.Request) -> dict[str, Any]:
@@ -158,6 +239,9 @@ class FakeTelegram:
             return True  # setMyCommands, answerCallbackQuery, deleteWebhook, sendChatAction...
         return self.message(int(params["chat_id"]), sender=self._getMe({}), text=params.get("text"))
 
+    def _sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.message(int(params["chat_id"]), sender=self._getMe({}))
+
     def _sendMediaGroup(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [
             self.message(int(params["chat_id"]), sender=self._getMe({})) for _ in params["media"]
@@ -191,6 +275,9 @@ class FakeTelegram:
 
     def push(self, **update: Any) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **update}
+        message = update.get("message")
+        if message is not None and message["chat"]["type"] == "private":
+            self.started.add(int(message["chat"]["id"]))
         self._updates.append(update)
         self._new.set()
         return update
