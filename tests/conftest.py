@@ -112,15 +112,31 @@ def new_database(request: pytest.FixtureRequest, backend: str, folder: Path) -> 
     if backend == "sqlite":
         return str(folder / f"db{next(_databases)}.sqlite3")
     server = request.getfixturevalue("pg_server")
-    name = f"test_{os.getpid()}_{next(_databases)}"
+    name = f"test_{next(_databases)}"
     server.psql(f"CREATE DATABASE {name};")
     return server.get_uri(name)
+
+
+@pytest.fixture(scope="session")
+def pg_scratch(request: pytest.FixtureRequest) -> str:
+    """One PostgreSQL database that the function-scoped tests take turns on: a database
+    per test would be a few hundred files each, slow to make and to delete."""
+    return new_database(request, "postgresql", Path())
 
 
 @pytest.fixture(params=BACKENDS)
 def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh database for one test, once on each backend."""
-    return new_database(request, request.param, tmp_path)
+    if request.param == "sqlite":
+        return new_database(request, "sqlite", tmp_path)
+    url = request.getfixturevalue("pg_scratch")
+    name = url.split("?")[0].rsplit("/", 1)[1]
+    # Emptied by dropping every table, and the extension, with the schema: the next
+    # open migrates it from nothing, as on a new database.
+    request.getfixturevalue("pg_server").psql(
+        f"\\c {name}\nDROP SCHEMA public CASCADE; CREATE SCHEMA public;"
+    )
+    return url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
