@@ -125,11 +125,16 @@ class Galleries:
         )
         for person_id, platform, user_id, name in people:
             self._names[person_id] = Name(platform, user_id, name)
+        # Off the event loop: a million rows take seconds to copy and normalise.
+        gallery = await asyncio.to_thread(self._build, rows, at)
+        self._galleries[scope] = gallery
+        return gallery
+
+    def _build(self, rows: list[tuple], at: int) -> Gallery:
         gallery = Gallery(self.dim, version=at)
         if rows:
             vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32)
             gallery.extend(np.array([r[0] for r in rows], np.int64), vectors.reshape(-1, self.dim))
-        self._galleries[scope] = gallery
         return gallery
 
     # --- writing, inside a transaction ---------------------------------------------------
