@@ -14,6 +14,8 @@ run: $(STAMP)
 	$(PY) -m bot
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
 
 lint: $(STAMP)

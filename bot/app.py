@@ -104,9 +104,12 @@ async def run(
     bot_settings: BotSettings | None = None,
     shell_json: bool = False,
     shell_out: Path | None = None,
+    retention_every: float = 24 * 3600,
 ) -> None:
     """Start one Engine, then every adapter in ``platforms`` in this event loop, until
-    they all stop (the shell at the end of its input) or the process is interrupted."""
+    they all stop (the shell at the end of its input, the others on SIGTERM) or the
+    process is interrupted. Stale registrations are expired every ``retention_every``
+    seconds, besides at start-up."""
     bot_settings = bot_settings or BotSettings.from_env()
     engine = Engine(settings)
     await engine.start()
@@ -128,7 +131,7 @@ async def run(
     # Ctrl-C (SIGINT) cancels everything instead, which also stops them cleanly.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, lambda: [a.stop() for a in adapters])
-    expiry = asyncio.create_task(expire_daily(engine), name="lookalike-retention")
+    expiry = asyncio.create_task(expire_every(engine, retention_every), name="lookalike-retention")
     try:
         for plugin in plugins:
             for adapter in adapters:
@@ -136,13 +139,15 @@ async def run(
         await asyncio.gather(*(adapter.run() for adapter in adapters))
     finally:
         expiry.cancel()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGTERM)
         await engine.close()
 
 
-async def expire_daily(engine: Engine) -> None:
-    """Delete stale registrations once a day (Engine.start did it at start-up)."""
+async def expire_every(engine: Engine, seconds: float) -> None:
+    """Delete stale registrations every ``seconds`` (Engine.start did it at start-up)."""
     while True:
-        await asyncio.sleep(24 * 3600)
+        await asyncio.sleep(seconds)
         try:
             await engine.expire()
         except Exception:  # a locked database today is no reason to stop tomorrow's run

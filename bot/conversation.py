@@ -3,31 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
 import types
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from bot import replies
-from bot.commands import Argument, Choice, Command, Photo, Request, help_lines
+from bot.commands import Argument, Choice, Command, Handler, Photo, Request, help_lines
 from bot.config import BotSettings
-from bot.core import Button, Chat, Picture, Pressed, Reply, Upload, User
+from bot.core import Button, Chat, Picture, Pressed, Refused, Reply, Upload, User
 from bot.limits import Limits, Question, Questions, button_data, parse_button
 from bot.replies import t
 from engine.engine import Engine
 from engine.errors import FileTooLarge, LookalikeError, UnsupportedImage
 from engine.pipeline import PhotoResult
-from engine.registry import Match
 
 log = logging.getLogger(__name__)
 
 # A photo hook sees photos before the default rules; it returns None to pass.
 PhotoHook = Callable[[Request], Awaitable[list[Reply] | None]]
 PHOTO_TYPES = ("image/",)
-# Questions answered by the user's next photo in the chat.
-PHOTO_QUESTIONS = ("register_photo", "whoami_photo", "lookalike_photo")
 # Above this many faces, each gets one line (its closest celebrity), so that the
 # answer for a crowd stays one readable message.
 DETAILED_FACES = 5
@@ -71,7 +68,9 @@ class Conversation:
         self._photo_hooks: list[PhotoHook] = []
         self._forget_hooks: list[Callable[[User], Awaitable[int]]] = []
         self._export_hooks: dict[str, Callable[[User], Awaitable[object]]] = {}
-        for command in self._builtin():
+        from bot.registration import Registration  # it builds on this module
+
+        for command in [*self._builtin(), *Registration(self).commands()]:
             self.add_command(command)
 
     def _builtin(self) -> list[Command]:
@@ -86,44 +85,6 @@ class Conversation:
                     "es": "¿A qué famosos te pareces? (manda una foto o responde a una)",
                 },
                 photo=Photo.REQUIRED,
-            ),
-            Command(
-                "register",
-                self.register,
-                {
-                    "en": "Let me recognise you in this chat (asks first)",
-                    "es": "Para que te reconozca en este chat (antes te pregunto)",
-                },
-                photo=Photo.OPTIONAL,
-                personal=True,
-            ),
-            Command(
-                "whoami",
-                self.whoami,
-                {
-                    "en": "Who is in this photo, among the people registered here",
-                    "es": "Quién sale en la foto, entre quienes se registraron aquí",
-                },
-                photo=Photo.REQUIRED,
-            ),
-            Command(
-                "forget",
-                self.forget,
-                {
-                    "en": "Erase everything I keep about you",
-                    "es": "Borra todo lo que guardo sobre ti",
-                },
-                personal=True,
-            ),
-            Command(
-                "mydata",
-                self.mydata,
-                {
-                    "en": "See everything I keep about you",
-                    "es": "Mira todo lo que guardo sobre ti",
-                },
-                private_only=True,
-                personal=True,
             ),
             Command(
                 "lang",
@@ -171,6 +132,14 @@ class Conversation:
         """``hook`` adds a feature's data about a user to /mydata, under ``section``."""
         self._export_hooks[section] = hook
 
+    async def forget_features(self, user: User) -> int:
+        """Erase what the features keep about ``user``; the rows they deleted."""
+        return sum([await hook(user) for hook in self._forget_hooks])
+
+    async def export_features(self, user: User) -> dict[str, object]:
+        """What the features keep about ``user``, by section."""
+        return {section: await hook(user) for section, hook in self._export_hooks.items()}
+
     async def language(self, user: User) -> str:
         """The user's reply language: their stored choice, else the platform's guess."""
         stored = None
@@ -205,7 +174,7 @@ class Conversation:
         if command.private_only and chat.is_group and not private_ok:
             return [Reply(request.t("private_only", command=f"/{command.name}"))]
         if command.photo is Photo.REQUIRED and upload is None:
-            return self._ask_photo(f"{command.name}_photo", request)
+            return self.ask_photo(request, command.name, command.handler)
         return await self.safely(request, command.handler(request))
 
     async def on_photo(
@@ -215,15 +184,15 @@ class Conversation:
         (the bot was mentioned or replied to), or when the bot asked for it."""
         request = Request(chat, user, await self.language(user), "", upload)
         question = self.questions.get(chat, user)
-        if question is not None and question.kind in PHOTO_QUESTIONS:
-            return await self.safely(request, self._answer_photo(question, request))
+        if question is not None and question.on_photo is not None:
+            return await self.answer_photo(question, request)
         for hook in self._photo_hooks:
             handled = await self.safely(request, hook(request), passthrough=True)
             if handled is not None:
                 return handled
         if chat.is_group and not addressed:
             return []
-        return await self.safely(request, self._lookalike_photo(request))
+        return await self.safely(request, self.lookalike(request))
 
     async def on_button(self, chat: Chat, user: User, data: str) -> Pressed:
         """A button press: only the user who was asked may answer, and only once."""
@@ -238,12 +207,9 @@ class Conversation:
         if question is None or question.kind != kind or question.token != token:
             return Pressed(notice=request.t("expired"), settled=True)
         self.questions.close(question)
-        handlers = {
-            "consent": self._consented,
-            "forget": self._forget_confirmed,
-            "lang": self._lang_chosen,
-        }
-        replies_ = await self.safely(request, handlers[kind](question, answer, request))
+        if question.on_answer is None:  # a question that takes no buttons
+            return Pressed(notice=request.t("expired"), settled=True)
+        replies_ = await self.safely(request, question.on_answer(question, answer, request))
         return Pressed(replies=tuple(replies_), settled=True)
 
     async def safely(self, request: Request, action: Awaitable, passthrough: bool = False):
@@ -280,21 +246,24 @@ class Conversation:
             raise UnsupportedImage()
         return await upload.fetch()
 
-    def _ask_photo(self, kind: str, request: Request) -> list[Reply]:
-        self.questions.ask(kind, request.chat, request.user)
-        return [Reply(request.t("need_photo", command=f"/{kind.removesuffix('_photo')}"))]
+    def ask(self, kind: str, request: Request, **fields: Any) -> Question:
+        """Open a question to the request's user in its chat (``fields``: upload,
+        on_photo, on_answer; see `Question`); it replaces the one they had open there."""
+        return self.questions.ask(kind, request.chat, request.user, **fields)
 
-    async def _answer_photo(self, question: Question, request: Request) -> list[Reply]:
-        """The photo a question asked for. A refused one leaves the question open."""
-        actions = {
-            "register_photo": self._register_photo,
-            "whoami_photo": self._whoami_photo,
-            "lookalike_photo": self._lookalike_photo,
-        }
-        answer = await self.safely(request, actions[question.kind](request))
+    def ask_photo(self, request: Request, name: str, action: Handler) -> list[Reply]:
+        """Ask for the photo /``name`` needs; ``action`` gets the user's next photo here."""
+        self.ask(f"{name}_photo", request, on_photo=action)
+        return [Reply(request.t("need_photo", command=f"/{name}"))]
+
+    async def answer_photo(self, question: Question, request: Request) -> list[Reply]:
+        """Run the question's photo action. A refused photo leaves the question open, and
+        the answer says so."""
+        assert question.on_photo is not None
+        answer = await self.safely(request, question.on_photo(request))
         if not isinstance(answer, Refused):
             self.questions.close(question)
-        elif question.kind != "register_photo":  # whose refusals say it themselves
+        elif not answer.asks_again:
             answer.append(Reply(request.t("photo_again")))
         return answer
 
@@ -315,7 +284,7 @@ class Conversation:
         if choice:
             await self.engine.set_language(request.user.person(), choice)
             return [Reply(t(choice, "lang_set"))]
-        question = self.questions.ask("lang", request.chat, request.user)
+        question = self.ask("lang", request, on_answer=self._lang_chosen)
         buttons = tuple(
             Button(replies.LANGUAGE_NAMES[code], button_data(question, code))
             for code in replies.LANGUAGES
@@ -336,22 +305,10 @@ class Conversation:
             model = request.t("stats_model", n=people)
         return [Reply(request.t("stats", model=model, **counts), private=True)]
 
-    async def mydata(self, request: Request) -> list[Reply]:
-        held = await self.engine.export(request.user.person())
-        for section, hook in self._export_hooks.items():
-            held[section] = await hook(request.user)
-        document = json.dumps(held, indent=1, ensure_ascii=False).encode()
-        return [
-            Reply(request.t("mydata"), document=("lookalike-data.json", document), private=True)
-        ]
-
     # --- lookalike -----------------------------------------------------------------
 
     async def lookalike(self, request: Request) -> list[Reply]:
-        assert request.upload is not None  # Photo.REQUIRED
-        return await self._lookalike_photo(request)
-
-    async def _lookalike_photo(self, request: Request) -> list[Reply]:
+        """/lookalike with a photo, or a photo on its own (Photo.REQUIRED: there is one)."""
         if refused := await self.admit(request):
             return Refused(refused)
         assert request.upload is not None
@@ -397,115 +354,3 @@ class Conversation:
             lines.append("")
         lines.append(t(lang, "score_note"))
         return Reply("\n".join(lines), tuple(pictures))
-
-    # --- register / whoami / forget ---------------------------------------------------
-
-    async def register(self, request: Request) -> list[Reply]:
-        # Consent is asked once per chat: who is registered here has given it already.
-        if await self.engine.photos_registered(request.chat.scope, request.user.person()):
-            if request.upload is None:
-                return self._ask_photo("register_photo", request)
-            return await self._answer_photo(
-                self.questions.ask("register_photo", request.chat, request.user), request
-            )
-        question = self.questions.ask("consent", request.chat, request.user, request.upload)
-        buttons = (
-            Button(request.t("yes"), button_data(question, "yes")),
-            Button(request.t("no"), button_data(question, "no")),
-        )
-        return [Reply(request.t("register_explain"), buttons=buttons, ephemeral=True)]
-
-    async def _consented(self, question: Question, answer: str, request: Request) -> list[Reply]:
-        if answer != "yes":
-            return [Reply(request.t("register_cancelled"), ephemeral=True)]
-        photo_question = self.questions.ask("register_photo", question.chat, question.user)
-        if question.upload is None:
-            return [Reply(request.t("register_send_photo"), ephemeral=True)]
-        upload_request = Request(question.chat, question.user, request.lang, "", question.upload)
-        return await self._answer_photo(photo_question, upload_request)
-
-    async def _register_photo(self, request: Request) -> list[Reply]:
-        upload = request.upload
-        assert upload is not None
-        if upload.sender is not None and upload.sender != request.user.id:
-            return Refused([Reply(request.t("register_not_yours"), ephemeral=True)])
-        if refused := await self.admit(request):
-            return Refused([*refused, Reply(request.t("register_again"), ephemeral=True)])
-        # The language they are answered in is the one stored with the registration.
-        person = request.user.person(request.lang)
-        try:
-            result = await self.engine.register(
-                request.chat.scope, person, await self.download(upload)
-            )
-        except LookalikeError as exc:
-            log.info("registration refused: %s", exc.code)
-            text = replies.error(request.lang, exc.code, exc.details)
-            return Refused([Reply(f"{text}\n{request.t('register_again')}", ephemeral=True)])
-        await self.spent(request, result.work_s)
-        text = request.t("registered", n=result.photos, limit=result.limit)
-        return [Reply(text, ephemeral=True)]
-
-    async def whoami(self, request: Request) -> list[Reply]:
-        return await self._whoami_photo(request)
-
-    async def _whoami_photo(self, request: Request) -> list[Reply]:
-        if refused := await self.admit(request):
-            return Refused(refused)
-        assert request.upload is not None
-        found = await self.engine.whoami(request.chat.scope, await self.download(request.upload))
-        await self.spent(request, found.work_s)
-        if not found.people:
-            return [Reply(request.t("whoami_empty_scope"))]
-        if not found.faces:
-            return [Reply(request.t("whoami_none"))]
-        lines = []
-        if found.total_faces > len(found.faces):
-            lines.append(request.t("faces_capped", total=found.total_faces, shown=len(found.faces)))
-        lines += [
-            request.t("whoami_match", number=n, name=r.person.display_name or "?")
-            if isinstance(r, Match)
-            else request.t("whoami_unknown", number=n)
-            for n, r in enumerate(found.faces, start=1)
-        ]
-        return [Reply("\n".join(lines))]
-
-    async def forget(self, request: Request) -> list[Reply]:
-        question = self.questions.ask("forget", request.chat, request.user)
-        buttons = (
-            Button(request.t("forget_yes"), button_data(question, "yes")),
-            Button(request.t("forget_no"), button_data(question, "no")),
-        )
-        return [Reply(request.t("forget_confirm"), buttons=buttons, ephemeral=True)]
-
-    async def _forget_confirmed(
-        self, question: Question, answer: str, request: Request
-    ) -> list[Reply]:
-        if answer != "yes":
-            return [Reply(request.t("forget_cancelled"), ephemeral=True)]
-        person = question.user.person()
-        result = await self.engine.forget(person)
-        scores = 0
-        for hook in self._forget_hooks:
-            scores += await hook(question.user)
-        if not result.anything and not scores:
-            return [Reply(request.t("forgot_nothing"), ephemeral=True)]
-        erased = []
-        if result.embeddings:
-            chats = request.t("forgot_chats", n=len(result.scopes))
-            erased.append(request.t("forgot_embeddings", n=result.embeddings, chats=chats))
-        if result.language:
-            erased.append(request.t("forgot_language"))
-        if scores:
-            erased.append(request.t("forgot_scores", n=scores))
-        if not erased:
-            return [Reply(request.t("forgot_nothing"), ephemeral=True)]
-        # The reply is in the language they had: the preference itself is gone now.
-        text = request.t("forgot", what=replies.join(request.lang, erased))
-        return [Reply(text, ephemeral=True)]
-
-
-class Refused(list):
-    """Replies that refuse a photo (no face, several, too fast...): a question that asked
-    for the photo stays open, so the user's next photo still answers it."""
-
-    refused = True

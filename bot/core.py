@@ -102,6 +102,19 @@ class Reply:
         return self.ephemeral or self.private
 
 
+class Refused(list):
+    """Replies that refuse a photo (no face, several, too fast...): a question that asked
+    for the photo stays open, so the user's next photo still answers it.
+
+    ``asks_again``: the replies already ask for another photo."""
+
+    def __init__(self, replies: list[Reply], *, asks_again: bool = False) -> None:
+        super().__init__(replies)
+        self.asks_again = asks_again
+
+    refused = True
+
+
 @dataclasses.dataclass(frozen=True)
 class Pressed:
     """The outcome of a button press.

@@ -6,7 +6,8 @@ import collections
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bot.core import Chat, Upload, User
 
@@ -107,11 +108,15 @@ class Question:
     """Something the bot asked one user in one chat, waiting for a button or a photo.
 
     Attributes:
-        kind: consent, register_photo, whoami_photo, lookalike_photo, forget, lang.
+        kind: consent, register_photo, whoami_photo, lookalike_photo, forget, lang...
         token: a random value that the question's buttons carry, so that an old
             or forged button cannot answer a newer question.
         upload: a photo that came with the command, kept (not downloaded) until
             the user agrees.
+        on_photo: what the user's next photo in the chat does, for a question that
+            asks for one: it gets the photo's Request.
+        on_answer: what a press of one of its buttons does: it gets the question, the
+            button's answer and the press's Request.
     """
 
     kind: str
@@ -120,6 +125,12 @@ class Question:
     expires: float
     token: str = dataclasses.field(default_factory=lambda: secrets.token_hex(4))
     upload: Upload | None = None
+    on_photo: Callable[[Any], Awaitable[list[Any]]] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+    on_answer: Callable[[Question, str, Any], Awaitable[list[Any]]] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
 
 
 class Questions:
@@ -130,8 +141,10 @@ class Questions:
         self.clock = clock
         self._open: dict[tuple[str, str], Question] = {}
 
-    def ask(self, kind: str, chat: Chat, user: User, upload: Upload | None = None) -> Question:
-        question = Question(kind, chat, user, self.clock() + self.timeout, upload=upload)
+    def ask(self, kind: str, chat: Chat, user: User, **fields: Any) -> Question:
+        """A new question (``fields``: upload, on_photo, on_answer); it replaces the user's
+        open one in that chat."""
+        question = Question(kind, chat, user, self.clock() + self.timeout, **fields)
         self._open[(chat.scope, user.id)] = question
         return question
 

@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
+import discord
 import pytest
 import pytest_asyncio
 
@@ -48,6 +49,14 @@ async def bot(toy_engine: Engine):
     )
     with pointed_at(fake):
         adapter = DiscordAdapter(Conversation(engine, settings), settings)
+        handle = adapter.on_message
+
+        async def recorded(message: discord.Message) -> None:
+            await handle(message)
+            fake.handled.append(message.id)
+            fake.changed.set()
+
+        adapter.on_message = recorded  # type: ignore[method-assign]
         task = asyncio.create_task(adapter.run())
         await asyncio.wait_for(fake.connected.wait(), 30)
         yield fake, adapter
@@ -105,7 +114,7 @@ async def test_a_photo_with_a_mention_gets_a_reply_with_files(
 ) -> None:
     fake, start = discord_fake, len(discord_fake.sent)
     unaddressed = fake.attachment(encode(hopper, "JPEG"))
-    await fake.message(ALICE, [unaddressed])  # no mention: Discord hides the photo from the bot
+    hidden = await fake.message(ALICE, [unaddressed])  # no mention: Discord hides the photo
     photo = fake.attachment(encode(astronaut, "JPEG"), "me.jpg")
     message = await fake.message(ALICE, [photo], mention_bot=True, content="who?")
 
@@ -117,7 +126,7 @@ async def test_a_photo_with_a_mention_gets_a_reply_with_files(
     typing = [c for c in fake.calls if c.path == f"/channels/{CHANNEL_ID}/typing"]
     assert typing, "no typing indicator while the bot worked"
     assert fake.downloads == [photo["id"]]
-    await asyncio.sleep(0.5)
+    await wait_for(fake, lambda: {int(hidden["id"]), int(message["id"])} <= set(fake.handled))
     assert len(fake.sent[start:]) == 1  # only the mention was answered
 
     start = len(fake.sent)
@@ -244,18 +253,23 @@ async def test_the_scheduler_runs_replaces_and_cancels() -> None:
 
         return callback
 
+    async def turns(n: int = 20) -> None:  # let every task that can run, run
+        for _ in range(n):
+            await asyncio.sleep(0)
+
     scheduler.call_later(0.0, "round", note("first"))
     scheduler.call_later(0.0, "round", note("second"))  # replaces the first
     scheduler.call_later(0.0, "other", note("other"))
     scheduler.cancel("other")
-    await asyncio.sleep(0.1)
+    await turns()
     assert ran == []  # nothing runs before the client can send
     scheduler.start()
-    await asyncio.sleep(0.1)
+    await turns()
     assert ran == ["second"]
-    scheduler.call_later(10, "later", note("later"))
+    scheduler.call_later(0.0, "later", note("later"))
     scheduler.stop()  # the adapter stops: pending timers go
-    await asyncio.sleep(0.1)
+    scheduler.start()
+    await turns()
     assert ran == ["second"]
 
 
@@ -265,3 +279,19 @@ async def test_long_texts_are_split_at_line_ends() -> None:
     assert all(len(p) <= 2000 for p in pieces) and len(pieces) > 1
     assert "\n".join(pieces) == text
     assert split_text("", 2000) == [""]
+
+
+async def test_server_errors_and_rate_limits_are_retried_and_delivered_once(
+    discord_fake: FakeDiscord, astronaut
+) -> None:
+    fake, start = discord_fake, len(discord_fake.sent)
+    fake.failures = {"POST /channels/#/messages": [502, 429]}  # then it works
+    calls = len(fake.calls)
+    photo = fake.attachment(encode(astronaut, "JPEG"))
+    message = await fake.message(ALICE, [photo], mention_bot=True)
+    reply = await next_sent(fake, start)
+    assert reply.reference == int(message["id"])
+    posts = [c for c in fake.calls[calls:] if c.method == "POST" and c.path.endswith("/messages")]
+    assert [c.failed for c in posts] == [502, 429, None]  # discord.py's own retries
+    await wait_for(fake, lambda: int(message["id"]) in fake.handled)
+    assert len([s for s in fake.sent[start:] if s.reference == int(message["id"])]) == 1

@@ -20,7 +20,7 @@ from engine.engine import Engine
 from engine.pipeline import Pipeline
 from tests.conftest import encode
 from tests.fakes.telegram import FakeTelegram, photo_sizes, telegram_bot, user
-from tests.test_telegram import next_reply, push_text, text_of
+from tests.test_telegram import next_reply, push_text, sent_to, text_of, wait_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -246,7 +246,12 @@ async def test_the_bot_api_failing_is_retried_and_nothing_is_lost(
             fake.delays = {"sendMessage": [2.5]}  # longer than TELEGRAM_TIMEOUT
             start = len(fake.calls)
             push_text(fake, 901, user(901, "Eve"), "/privacy")
-            assert "Privacy" in text_of(await next_reply(fake, 901, start))
+            # The server finishes the stalled call after the client gave up on it, 1.5 s
+            # after any retry would have arrived: exactly one copy must reach the chat.
+            await wait_for(fake, lambda c: any(m == "sendMessage!slow" for m, _ in c[start:]))
+            await next_reply(fake, 901, start)
+            copies = [p for _, p in sent_to(fake, 901, start) if "Privacy" in text_of(p)]
+            assert len(copies) == 1
     finally:
         await fake.stop()
 

@@ -146,3 +146,57 @@ def test_corrupt_middle_of_a_png(astronaut: Image.Image) -> None:
 def test_one_pixel_and_a_thin_strip_decode() -> None:
     assert decode(encode(Image.new("RGB", (1, 1)), "PNG")).size == (1, 1)
     assert decode(encode(Image.new("RGB", (20000, 10)), "PNG")).size == (20000, 10)
+
+
+MEMORY_PROBE = """
+import asyncio, io, resource, sys
+import numpy as np
+from PIL import Image
+from engine.config import Settings
+from engine.engine import Engine
+pixels = np.zeros((6300, 6300), np.uint16)
+pixels[::50, ::50] = 65535
+buffer = io.BytesIO()
+Image.fromarray(pixels).save(buffer, "PNG")  # 16-bit greyscale, 40 megapixels, ~80 kB
+data = buffer.getvalue()
+del pixels, buffer
+
+async def main():
+    async with Engine(Settings(model="none", db=sys.argv[1], max_pixels=50_000_000)) as engine:
+        await engine.lookalike(data)  # the first call builds the detector's kernels
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        results = await asyncio.gather(*(engine.lookalike(data) for _ in range(10)))
+        grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+        print(len(data), results[0].size, grown // 1024)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_ten_huge_sixteen_bit_photos_at_once_stay_within_a_memory_bound(tmp_path) -> None:
+    """A 77 kB PNG can hold 40 megapixels of 16-bit grey: converting it through float64
+    arrays took 1 GB, and ten at once grew the process by 1.4 GB here. Bands of rows, and
+    scaling down as it decodes, keep ten of them in flight near 400 MB, most of it the ten
+    scaled-down photos of the batch."""
+    done = run_module_code(MEMORY_PROBE, str(tmp_path / "m.sqlite3"))
+    size, width, grown_mb = done.split()[0], done.split()[1], int(done.split()[-1])
+    assert int(size) < 100_000 and width == "(2560,"
+    assert grown_mb < 500, f"ten photos took {grown_mb} MB more"
+
+
+def run_module_code(code: str, *args: str) -> str:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
+    )
+    return done.stdout.strip()

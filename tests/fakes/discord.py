@@ -139,6 +139,8 @@ class FakeDiscord:
         # Route ("POST /channels/#/messages") -> statuses to answer first: 5xx or 429,
         # as Discord (behind Cloudflare) answers them.
         self.failures: dict[str, list[int]] = {}
+        # Ids of the messages the adapter under test finished handling: events to wait on.
+        self.handled: list[int] = []
 
     # --- server -----------------------------------------------------------------------
 

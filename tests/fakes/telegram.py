@@ -66,6 +66,9 @@ class FakeTelegram:
         self.failures: dict[str, list[int]] = {}  # method -> HTTP statuses to answer first
         # Private chats the bot may write to: the user wrote to it first, as Telegram requires.
         self.started: set[int] = set()
+        # What the adapter under test decided to send for each update it handled (an
+        # empty list for an update it ignored), in order: events to wait on, not sleeps.
+        self.handled: list[list[Any]] = []
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall first answers
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -318,6 +321,14 @@ async def telegram_bot(
         **settings,
     )
     adapter = TelegramAdapter(Conversation(engine, bot_settings), bot_settings)
+    send = adapter.send
+
+    async def recorded(chat: Any, replies: list[Any], *args: Any, **kwargs: Any) -> None:
+        await send(chat, replies, *args, **kwargs)
+        fake.handled.append(list(replies))
+        fake.changed.set()
+
+    adapter.send = recorded  # type: ignore[method-assign]
     task = asyncio.create_task(adapter.run())
     try:
         while True:
