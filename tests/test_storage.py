@@ -183,7 +183,9 @@ async def test_register_on_a_is_seen_on_b_and_forget_on_c_erases_it_everywhere(
     assert isinstance(still, Match) and still.person.display_name == "Bob"
 
 
-async def test_the_limit_and_duplicates_hold_across_replicas(replicas: list[Storage]) -> None:
+async def test_the_photo_limit_and_the_duplicate_face_check_hold_across_replicas(
+    replicas: list[Storage],
+) -> None:
     registries = [registry_on(db) for db in replicas]
     rng = np.random.default_rng(4)
     dana = Person("telegram", "9", "Dana")
