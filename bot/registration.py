@@ -130,7 +130,7 @@ class Registration:
         data = await self.conversation.download(request.upload)
         found = await self.engine.whoami(request.chat.scope, data)
         await self.conversation.spent(request, found.work_s)
-        if not found.people:
+        if not found.anyone:
             return [Reply(request.t("whoami_empty_scope"))]
         if not found.faces:
             return [Reply(request.t("whoami_none"))]

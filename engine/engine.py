@@ -38,14 +38,14 @@ class Recognition:
     Attributes:
         faces: one result per face, largest first (the ``LOOKALIKE_MAX_FACES`` largest).
         total_faces: how many faces the photo has.
-        people: how many people are registered in the scope; when 0 the photo was
-            not even looked at, and ``faces`` is empty.
+        anyone: whether anyone is registered in the scope; when nobody is, the photo
+            was not even looked at, and ``faces`` is empty.
         work_s: the model worker's time it took, in seconds.
     """
 
     faces: tuple[Match | Unknown, ...]
     total_faces: int
-    people: int
+    anyone: bool
     work_s: float = 0.0
 
 
@@ -221,17 +221,15 @@ class Engine:
 
         Nobody registered there: nothing is decoded or detected.
         """
-        async with self._storage():
-            people = (await self.registry.gallery(scope)).people_count
-        if not people:
-            return Recognition((), 0, 0)
+        if not await self.has_registrations(scope):  # one indexed row, not the gallery
+            return Recognition((), 0, False)
         (faces, total), seconds = await self._timed(self._faces_for_matching, image)
         if not faces:
-            return Recognition((), total, people, seconds)
+            return Recognition((), total, True, seconds)
         vectors = np.stack([vector for _, vector in faces])
         async with self._storage():
             found = await self.registry.match(scope, [face for face, _ in faces], vectors)
-        return Recognition(tuple(found), total, people, seconds)
+        return Recognition(tuple(found), total, True, seconds)
 
     def _faces_for_matching(self, data: bytes) -> tuple[list[tuple[Face, np.ndarray]], int]:
         photos = [self.pipeline.decode(data)]

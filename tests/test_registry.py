@@ -60,7 +60,7 @@ async def test_register_then_recognise_only_in_that_chat(
     (stranger,) = (await engine.whoami(CHAT, hopper_jpg)).faces
     assert isinstance(stranger, Unknown)
     elsewhere = await engine.whoami(OTHER_CHAT, astronaut_png)
-    assert elsewhere.people == 0 and elsewhere.faces == ()  # nobody there: not even looked at
+    assert not elsewhere.anyone and elsewhere.faces == ()  # nobody there: not even looked at
 
 
 async def test_copies_of_a_registered_face_are_recognised(
@@ -147,7 +147,7 @@ async def test_retention_expires_unused_registrations(engine: Engine, hopper_jpg
         )
     assert await engine.registry.expire(365) == 1
     nobody = await engine.whoami("telegram:-800", hopper_jpg)
-    assert nobody.people == 0 and nobody.faces == ()
+    assert not nobody.anyone and nobody.faces == ()
 
 
 async def test_language_is_kept_and_forgotten(engine: Engine) -> None:
@@ -173,8 +173,8 @@ async def test_engines_sharing_a_database_act_as_one(
         scope, hana = "telegram:-900", Person("telegram", "4001", "Hana")
         photo = encode(astronaut.resize((460, 460)), "PNG")
         assert not await b.has_registrations(scope)
-        before = await b.whoami(scope, photo)  # B holds the scope's (empty) gallery
-        assert before.people == 0
+        before = await b.whoami(scope, photo)  # nobody there yet, as B sees it
+        assert not before.anyone
         await engine.register(scope, hana, photo)
         assert await b.has_registrations(scope) and await c.has_registrations(scope)
         (seen,) = (await b.whoami(scope, photo)).faces
@@ -183,7 +183,7 @@ async def test_engines_sharing_a_database_act_as_one(
         assert forgotten.scopes == (scope,) and forgotten.person_deleted
         for replica in (engine, b, c):
             gone = await replica.whoami(scope, photo)
-            assert gone.people == 0 and gone.faces == ()
+            assert not gone.anyone and gone.faces == ()
             assert not await replica.has_registrations(scope)
     finally:
         await b.close()
