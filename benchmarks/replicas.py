@@ -192,13 +192,19 @@ class Load:
         }
 
 
-async def run(url: str, replicas: int, users: int, folder: Path) -> dict[str, Any]:
+async def run(url: str, replicas: int, users: int, folder: Path, threads: int) -> dict[str, Any]:
     model = ROOT / "run" / "models" / "celebrities"
     everyone = [user(20_000 + i, f"User{i}") for i in range(users)]
     photos = people(users)
     other = jpeg(astronaut())
     async with cluster(
-        url, model, folder, replicas, RATE_LIMIT_PHOTOS="1000", GAME_ROUND_SECONDS="3600"
+        url,
+        model,
+        folder,
+        replicas,
+        RATE_LIMIT_PHOTOS="1000",
+        GAME_ROUND_SECONDS="3600",
+        LOOKALIKE_THREADS=str(threads),
     ) as (fake, _, bots):
         await wait_for(fake, lambda c: sum(m == "setWebhook" for m, _ in c) == replicas)
         load = Load(fake)
@@ -217,7 +223,7 @@ async def run(url: str, replicas: int, users: int, folder: Path) -> dict[str, An
         await asyncio.gather(*tasks, *rounds)
         report = load.report(time.monotonic() - started)
         report["replicas_alive"] = sum(b.alive for b in bots)
-    report["replicas"] = replicas
+    report["replicas"], report["threads_each"] = replicas, threads
     return report
 
 
@@ -225,6 +231,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument(
+        "--alone-threads",
+        type=int,
+        default=1,
+        help="model threads of the one replica alone (each of several has 1)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     import pgserver
@@ -233,12 +245,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lookalike-replicas-") as folder:
         server = pgserver.get_server(Path(folder) / "pg", cleanup_mode="stop")
         try:
-            for count in (args.replicas, 1):
+            for count, threads in ((args.replicas, 1), (1, args.alone_threads)):
                 name = f"load{count}"
                 server.psql(f"CREATE DATABASE {name};")
                 logs = Path(folder) / name
                 logs.mkdir()
-                reports.append(asyncio.run(run(server.get_uri(name), count, args.users, logs)))
+                uri = server.get_uri(name)
+                reports.append(asyncio.run(run(uri, count, args.users, logs, threads)))
         finally:
             server.cleanup()
     cores = len(os.sched_getaffinity(0))
@@ -248,7 +261,7 @@ def main() -> None:
     print(f"{args.users} users, {cores} cores shared by every process")
     for r in reports:
         print(
-            f"  {r['replicas']} replica(s): sent {r['sent']}, answered {r['answered']},"
+            f"  {r['replicas']} replica(s), {r['threads_each']} model thread(s) each: sent {r['sent']}, answered {r['answered']},"
             f" lost {r['lost']}, answered twice {r['answered_twice']};"
             f" p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s;"
             f" {r['updates_per_s']:.2f} updates/s over {r['wall_s']:.0f} s"
