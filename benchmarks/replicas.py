@@ -261,7 +261,8 @@ def main() -> None:
     print(f"{args.users} users, {cores} cores shared by every process")
     for r in reports:
         print(
-            f"  {r['replicas']} replica(s), {r['threads_each']} model thread(s) each: sent {r['sent']}, answered {r['answered']},"
+            f"  {r['replicas']} replica(s), {r['threads_each']} model thread(s) each:"
+            f" sent {r['sent']}, answered {r['answered']},"
             f" lost {r['lost']}, answered twice {r['answered_twice']};"
             f" p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s;"
             f" {r['updates_per_s']:.2f} updates/s over {r['wall_s']:.0f} s"
