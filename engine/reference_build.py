@@ -196,9 +196,9 @@ def download(url: str, downloads: Path, timeout: float = 10) -> Path | None:
         return target
     partial = target.with_name(target.name + ".part")
     try:
-        downloads.mkdir(parents=True, exist_ok=True)
         with requests.get(url, stream=True, timeout=timeout) as response:
             response.raise_for_status()
+            downloads.mkdir(parents=True, exist_ok=True)
             with partial.open("wb") as part:
                 for chunk in response.iter_content(1 << 20):
                     part.write(chunk)
@@ -284,8 +284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or settings.references or FOLDER
     url = settings.reference_url if args.url is None else args.url
     built = run(out, args.data or default_roots(settings), url)
-    where = ", ".join(built.sources) or "no data found: the pictures show name cards"
-    print(f"reference photos: {built.people} in {out} from {where} ({built.seconds} s)")
+    if built.sources:
+        where = ", ".join(built.sources)
+        print(f"reference photos: {built.people} in {out} from {where} ({built.seconds} s)")
+    else:
+        print("reference photos: no data reachable, so the pictures show name cards")
     return 0
 
 

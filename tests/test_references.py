@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from engine import cards, reference_build, references, render
+from engine.config import Settings
 from engine.pipeline import Pipeline
 from tests.conftest import ASTRONAUT_BOX, HOPPER_BOX, encode, run_module
 
@@ -99,8 +100,14 @@ def test_nothing_reachable_writes_an_empty_index_and_succeeds(tmp_path: Path) ->
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
-    assert "0 in" in result.stdout and "name cards" in result.stdout
+    assert "no data reachable" in result.stdout and "name cards" in result.stdout
     assert json.loads((tmp_path / "out" / "index.json").read_text())["people"] == 0
+
+
+def test_the_setting_names_the_first_folder_searched(tmp_path: Path) -> None:
+    roots = reference_build.default_roots(Settings(reference_data=tmp_path))
+    assert roots[0] == tmp_path and reference_build.SHARED in roots
+    assert Path(__file__).resolve().parents[2] / "shared" / "datasets" == reference_build.SHARED
 
 
 def test_a_zip_is_downloaded_when_no_folder_is_at_hand(dataset: Path, tmp_path: Path) -> None:
