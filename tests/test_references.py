@@ -278,3 +278,16 @@ def test_a_crowd_collage_keeps_a_photo_shape() -> None:
     rows = [(tile, cards.card(f"Person {n}"), f"{n}. Person {n}") for n in range(40)]
     width, height = render.collage(rows).size
     assert width + height <= 10_000 and max(width, height) <= 20 * min(width, height)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_engine_gives_the_reference_photo_else_a_card(
+    toy_engine, toy_model: Path
+) -> None:
+    # The toy model's own gallery has Grace Hopper's face, as training writes it.
+    photo = await toy_engine.reference_photo("Grace Hopper")
+    assert photo == (toy_model.with_name("toy.gallery") / "Grace_Hopper.jpg").read_bytes()
+    drawn = await toy_engine.reference_photo("Beyoncé")  # known to no model: a card
+    assert drawn is not None
+    card = np.asarray(Image.open(io.BytesIO(drawn)), dtype=float)
+    assert np.abs(card - np.asarray(cards.card("Beyoncé"), dtype=float)).mean() < 6
