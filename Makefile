@@ -6,14 +6,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Reference photos of the celebrities, built once from the datasets at hand
+# (engine/reference_build.py); `make references` builds them again.
+REFERENCES := run/references/index.json
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint format env-example clean
+.PHONY: run test lint format env-example references clean
 
-run: $(STAMP)
+run: $(STAMP) $(REFERENCES)
 	$(PY) -m bot
 
-test: $(STAMP)
+test: $(STAMP) $(REFERENCES)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q
@@ -28,6 +31,13 @@ format: $(STAMP)
 
 env-example: $(STAMP)
 	$(PY) -c "from bot.config import SECTIONS as S; from engine.config import render_example as r; print(r(S), end='')" > .env.example
+
+references: $(STAMP)
+	$(PY) -m engine.reference_build
+
+# Never fails the set-up: without data the pictures show name cards.
+$(REFERENCES): | $(STAMP)
+	-$(PY) -m engine.reference_build --quiet
 
 $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -125,6 +125,26 @@ class Settings:
         8.0,
         "Least sharpness (variance of the Laplacian of the aligned face) for registration.",
     )
+    references: Path = setting(
+        "LOOKALIKE_REFERENCES",
+        Path("run/references"),
+        "The celebrities' reference photos, one small JPEG per dataset folder name, shown "
+        "beside each face. Built from the datasets by `make references`, never committed; "
+        "where a person has none, the picture shows a card with their name and field.",
+    )
+    reference_data: Path | None = setting(
+        "LOOKALIKE_REFERENCE_DATA",
+        None,
+        "A folder of face photos, one sub-folder per person (or a folder of such datasets), "
+        "that `make references` uses before ../shared/datasets.",
+    )
+    reference_url: str = setting(
+        "LOOKALIKE_REFERENCE_URL",
+        "https://umass-vis-lfw.github.io/lfw-deepfunneled.zip",
+        "A .zip of such folders that `make references` downloads (once, into run/downloads) "
+        "when no folder is at hand; empty: never download. Without a network it gives up "
+        "quietly.",
+    )
     retention_days: int = setting(
         "LOOKALIKE_RETENTION_DAYS", 365, "Registrations unused for this many days are deleted."
     )

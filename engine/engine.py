@@ -139,15 +139,12 @@ class Engine:
         return model.celebrities if model is not None else ()
 
     async def reference_photo(self, celebrity: str) -> bytes | None:
-        """A JPEG of the celebrity's reference face (label or display name), if there is one."""
-        model = self.pipeline.classifier
-        path = model.reference_photo(celebrity) if model is not None else None
-        if path is None:
-            return None
+        """A JPEG of the celebrity (label or display name): their reference face, or, where
+        none was built, a card with their name and field. None only if it cannot be drawn."""
         try:
-            return await self._run(path.read_bytes)
-        except OSError as exc:  # a reply without it is still an answer
-            log.warning("no reference photo for %s: %s", celebrity, exc)
+            return await self._run(self.pipeline.reference_jpeg, celebrity)
+        except Exception as exc:  # a reply without it is still an answer
+            log.warning("no reference picture for %s: %s", celebrity, exc)
             return None
 
     def games(self, *, clock: Callable[[], float], min_players: int) -> Game:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from PIL import Image
 
-from engine import render
+from engine import cards, render
 from engine.classifier import display_name
 from engine.errors import ModelUnavailable, UnknownCelebrity
 from engine.registry import Person
@@ -208,9 +208,18 @@ def choose_celebrity(classes: Sequence[str], wanted: str, rng: random.Random) ->
 
 
 def podium(result: RoundResult, reference: bytes | None, top: int = 3) -> bytes | None:
-    """The collage of a finished round: the first ``top`` players' faces beside the
-    celebrity's reference photo (JPEG bytes), as JPEG; None when no face tile is at hand."""
-    picture = Image.open(io.BytesIO(reference)) if reference else None
+    """The collage of a finished round: the first ``top`` players' faces, each beside the
+    celebrity's reference picture (JPEG bytes, as `Engine.reference_photo` gives; a name
+    card is drawn when it is None or unreadable), as JPEG; None when no face tile is at hand."""
+    picture = None
+    if reference:
+        try:
+            picture = Image.open(io.BytesIO(reference))
+            picture.load()
+        except (OSError, ValueError):  # the card below answers as well
+            picture = None
+    if picture is None:
+        picture = cards.card(result.round.celebrity_name)
     rows = []
     for standing in result.standings[:top]:
         tile = result.faces.get(standing.entry.key)

@@ -6,12 +6,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from engine import embedders, images, render
-from engine.classifier import Classifier, ModelWatcher, Prediction
+from engine import embedders, images, references, render
+from engine.classifier import Celebrity, Classifier, ModelWatcher, Prediction
 from engine.config import Settings
 from engine.device import configure_threads, resolve_device
 from engine.errors import (
@@ -281,19 +282,45 @@ class Pipeline:
         return share_work(results, time.perf_counter() - started)
 
     def render(self, photo: Image.Image, result: PhotoResult) -> PhotoResult:
-        """The result with its annotated photo and, where there are reference photos, a collage."""
+        """The result with its annotated photo and, when a model answered, the collage of
+        each face beside its best celebrity's reference photo (or name card)."""
         annotated = render.to_jpeg(render.annotate(photo, [f.face for f in result.faces]))
         collage = None
-        model = self.classifier
-        if model is not None and model.gallery is not None and result.faces:
+        if self.classifier is not None and result.faces:
             rows = []
             for number, face in enumerate(result.faces, start=1):
                 best = face.predictions[0] if face.predictions else None
-                reference = model.reference_photo(best.name) if best else None
-                caption = f"{number}. {best.name}" if best else str(number)
-                rows.append((render.face_crop(photo, face.face), reference, caption))
+                picture = self.reference(best.name if best else "?")
+                caption = f"{number}. {best.name} {best.score}%" if best else str(number)
+                rows.append((render.face_crop(photo, face.face), picture, caption))
             collage = render.to_jpeg(render.collage(rows))
         return dataclasses.replace(result, annotated=annotated, collage=collage)
+
+    def celebrity(self, name: str) -> Celebrity:
+        """The model's celebrity with this label or display name; one made from the name
+        itself when the model has none (it was replaced, or there is no model)."""
+        model = self.classifier
+        for known in model.celebrities if model is not None else ():
+            if name in (known.label, known.name):
+                return known
+        return Celebrity(name.replace(" ", "_"), name.replace("_", " "))
+
+    @property
+    def reference_folders(self) -> tuple[Path | None, ...]:
+        # A model trained with its own gallery of thumbnails comes first.
+        return (getattr(self.classifier, "gallery", None), self.settings.references)
+
+    def reference(self, name: str) -> Image.Image:
+        """The celebrity's reference photo (label or display name), else a drawn card."""
+        known = self.celebrity(name)
+        return references.picture(known.label, known.name, known.field, self.reference_folders)
+
+    def reference_jpeg(self, name: str) -> bytes:
+        """`reference` as JPEG bytes (the thumbnail's own file where there is one)."""
+        known = self.celebrity(name)
+        return references.reference_jpeg(
+            known.label, known.name, known.field, self.reference_folders
+        )
 
     def likeness(self, data: bytes, celebrity: str) -> Likeness:
         """The largest face in the photo ``data`` measured against ``celebrity``'s centroid.

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from functools import cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from engine import cards
 from engine.faces import Face
 
 # Colours that stay readable on light and dark photos.
 _BOX = (255, 196, 0)
 _INK = (20, 20, 20)
 _PAPER = (250, 250, 250)
+_BACK = (228, 230, 235)
 _TILE = 256
 # Larger renders are scaled down: chats show pictures at a few hundred pixels anyway.
 _MAX_SIDE = 1280
-
-
-@cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
 
 
 def to_jpeg(image: Image.Image, quality: int = 85) -> bytes:
@@ -45,7 +40,7 @@ def annotate(image: Image.Image, faces: Sequence[Face]) -> Image.Image:
         canvas = canvas.copy()
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 300))
-    font = _font(max(14, round(max(canvas.size) / 30)))
+    font = cards.font(max(14, round(max(canvas.size) / 30)), bold=True)
     for number, face in enumerate(faces, start=1):
         x1, y1, x2, y2 = (v * scale for v in face.box)
         draw.rectangle((x1, y1, x2, y2), outline=_BOX, width=line)
@@ -69,24 +64,45 @@ def face_crop(image: Image.Image, face: Face, margin: float = 0.35) -> Image.Ima
     return image.crop(box).resize((_TILE, _TILE), Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
-def collage(rows: Sequence[tuple[Image.Image, Path | Image.Image | None, str]]) -> Image.Image:
-    """One row per face: the face, the celebrity's reference photo, and a caption under them.
+def _fit_text(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    width: float,
+    face: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+) -> str:
+    """The text, cut short with an ellipsis where it is wider than ``width``."""
+    if draw.textlength(text, font=face) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=face) > width:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def collage(rows: Sequence[tuple[Image.Image, Image.Image, str]]) -> Image.Image:
+    """One pair per face: the face, the celebrity's picture beside it, a caption under them.
+
+    Pairs go one under another, in two or three columns from four pairs up, so
+    that a group photo's collage keeps a shape chats show as a photo.
 
     Args:
-        rows: (face tile, reference photo or its path or None, caption). A row
-            without a reference photo shows the face alone.
+        rows: (face tile, the celebrity's reference photo or drawn card, caption).
     """
-    font = _font(22)
-    caption_h = 36
-    width = 2 * _TILE + 30
-    canvas = Image.new("RGB", (width, len(rows) * (_TILE + caption_h + 10) + 10), _PAPER)
+    columns = 1 if len(rows) <= 3 else 2 if len(rows) <= 8 else 3
+    gap, pad, caption_h = 6, 12, 40
+    cell_w, cell_h = 2 * _TILE + gap + 2 * pad, _TILE + caption_h + 2 * pad
+    lines = -(-len(rows) // columns)
+    canvas = Image.new("RGB", (columns * (cell_w + pad) + pad, lines * (cell_h + pad) + pad), _BACK)
     draw = ImageDraw.Draw(canvas)
-    y = 10
-    for tile, reference, caption in rows:
-        canvas.paste(ImageOps.fit(tile.convert("RGB"), (_TILE, _TILE)), (10, y))
-        if reference is not None:
-            ref = Image.open(reference) if isinstance(reference, Path) else reference
-            canvas.paste(ImageOps.fit(ref.convert("RGB"), (_TILE, _TILE)), (20 + _TILE, y))
-        draw.text((10, y + _TILE + 6), caption, fill=_INK, font=font)
-        y += _TILE + caption_h + 10
+    face = cards.font(22, bold=True)
+    for index, (tile, reference, caption) in enumerate(rows):
+        x = pad + (index % columns) * (cell_w + pad)
+        y = pad + (index // columns) * (cell_h + pad)
+        draw.rounded_rectangle((x, y, x + cell_w - 1, y + cell_h - 1), radius=10, fill=_PAPER)
+        canvas.paste(ImageOps.fit(tile.convert("RGB"), (_TILE, _TILE)), (x + pad, y + pad))
+        right = ImageOps.fit(reference.convert("RGB"), (_TILE, _TILE))
+        canvas.paste(right, (x + pad + _TILE + gap, y + pad))
+        text = _fit_text(draw, caption, cell_w - 2 * pad, face)
+        draw.text(
+            (x + pad, y + pad + _TILE + caption_h // 2 + 2), text, fill=_INK, font=face, anchor="lm"
+        )
     return canvas

@@ -148,7 +148,12 @@ def module_storage_url(request: pytest.FixtureRequest, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Engine settings with no celebrity model (tests that need one make their own)."""
-    return Settings(model=tmp_path_factory.mktemp("models") / "none", threads=0)
+    return Settings(
+        model=tmp_path_factory.mktemp("models") / "none",
+        threads=0,
+        # Not the repository's run/references: tests see only the thumbnails they make.
+        references=tmp_path_factory.mktemp("references"),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
+from engine import cards
 from engine.engine import Engine
 from engine.errors import ModelUnavailable, NoFaceFound, RoundOver, RoundRunning, UnknownCelebrity
 from engine.faces import Face
@@ -102,6 +105,14 @@ async def test_a_round_ranks_players_and_awards_points(game: Game, clock: FakeCl
     assert result.round.outcome == "time" and not result.late
     collage = podium(result, reference=None)
     assert collage is not None and collage[:3] == b"\xff\xd8\xff"
+    # Three rows, each with the celebrity's name card where there is no reference photo.
+    picture = np.asarray(Image.open(io.BytesIO(collage)), dtype=float)
+    assert picture.shape[0] == 3 * (256 + 40 + 24 + 12) + 12
+    card = np.asarray(cards.card(result.round.celebrity_name), dtype=float)
+    for row in range(3):
+        y = 24 + row * (256 + 40 + 24 + 12)
+        column = picture[y : y + 256, 24 + 256 + 6 : 24 + 512 + 6]
+        assert column.std() > 20 and np.abs(column - card).mean() < 6
     assert await game.finish(result.round.id) is None  # a round ends once
 
 
