@@ -118,20 +118,27 @@ async def run(
         from bot.shell import ShellClock
 
         clock = ShellClock()
-    conversation = Conversation(engine, bot_settings, clock=clock.time if clock else None)
+    # Off the shell, other processes of the bot may share the database: what a user may
+    # still ask, and what they were asked, live there.
+    conversation = Conversation(
+        engine, bot_settings, clock=clock.time if clock else None, shared=clock is None
+    )
     adapters = [
         make_adapter(name, conversation, bot_settings, clock, shell_json, shell_out)
         for name in platforms
     ]
-    plugins: list[Plugin] = [  # features that speak on their own attach to every adapter
-        GameController(conversation, bot_settings, clock=clock.wall if clock else None),
-    ]
+    game = GameController(conversation, bot_settings, clock=clock.wall if clock else None)
+    plugins: list[Plugin] = [game]  # features that speak on their own attach to every adapter
     loop = asyncio.get_running_loop()
     # A service manager's stop (SIGTERM): each adapter finishes what it is sending.
     # Ctrl-C (SIGINT) cancels everything instead, which also stops them cleanly.
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, lambda: [a.stop() for a in adapters])
     expiry = asyncio.create_task(expire_every(engine, retention_every), name="lookalike-retention")
+    sweeper = None
+    if clock is None:  # the shell's clock moves by hand; its timers are its own
+        every = max(1.0, bot_settings.game_takeover_seconds / 2)
+        sweeper = asyncio.create_task(sweep_every(game, every), name="lookalike-game-takeover")
     try:
         for plugin in plugins:
             for adapter in adapters:
@@ -139,6 +146,8 @@ async def run(
         await asyncio.gather(*(adapter.run() for adapter in adapters))
     finally:
         expiry.cancel()
+        if sweeper is not None:
+            sweeper.cancel()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGTERM)
         await engine.close()
@@ -152,6 +161,16 @@ async def expire_every(engine: Engine, seconds: float) -> None:
             await engine.expire()
         except Exception:  # a locked database today is no reason to stop tomorrow's run
             log.exception("could not expire stale registrations")
+
+
+async def sweep_every(game: GameController, seconds: float) -> None:
+    """End, every ``seconds``, the game rounds another process of the bot left unended."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await game.sweep()
+        except Exception:  # the next sweep tries again
+            log.exception("could not look for unended game rounds")
 
 
 def make_adapter(

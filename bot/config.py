@@ -31,12 +31,42 @@ class BotSettings:
         "Public HTTPS URL for webhook mode. Empty: long polling, which needs no public address.",
     )
     telegram_webhook_port: int = setting(
-        "TELEGRAM_WEBHOOK_PORT", 8443, "Local port the webhook server listens on."
+        "TELEGRAM_WEBHOOK_PORT",
+        8443,
+        "Local port the webhook server listens on; it serves the path of TELEGRAM_WEBHOOK_URL.",
+    )
+    telegram_webhook_listen: str = setting(
+        "TELEGRAM_WEBHOOK_LISTEN",
+        "0.0.0.0",
+        "Local address the webhook server listens on (127.0.0.1: only a proxy on this machine).",
+    )
+    telegram_webhook_secret: str = setting(
+        "TELEGRAM_WEBHOOK_SECRET",
+        "",
+        "Secret Telegram sends with every webhook call (1-256 of A-Z a-z 0-9 _ -); calls "
+        "without it are refused. Empty: none, which lets anyone who finds the URL post updates.",
+    )
+    telegram_webhook_connections: int = setting(
+        "TELEGRAM_WEBHOOK_CONNECTIONS",
+        40,
+        "Webhook connections Telegram may open at once (1-100), across every replica.",
     )
     telegram_timeout: float = setting(
         "TELEGRAM_TIMEOUT", 30.0, "Seconds to wait for the Bot API before retrying a request."
     )
     discord_token: str = setting("DISCORD_TOKEN", "", "Discord bot token. Empty: no Discord.")
+    discord_shard_count: int = setting(
+        "DISCORD_SHARD_COUNT",
+        0,
+        "Gateway shards for the whole bot (Discord requires one per 2,500 servers). "
+        "0: one process asks Discord how many and runs them all.",
+    )
+    discord_shard_ids: tuple[str, ...] = setting(
+        "DISCORD_SHARD_IDS",
+        (),
+        "The shards this process runs, comma-separated, or a range (0-3); each process of the "
+        "bot runs its own. Empty: all of DISCORD_SHARD_COUNT.",
+    )
     discord_guild_id: int = setting(
         "DISCORD_GUILD_ID",
         0,
@@ -67,6 +97,12 @@ class BotSettings:
     )
     game_round_seconds: int = setting(
         "GAME_ROUND_SECONDS", 60, "How long a lookalike game round takes photos."
+    )
+    game_takeover_seconds: float = setting(
+        "GAME_TAKEOVER_SECONDS",
+        10.0,
+        "A round whose end is this many seconds past and still not announced (the process "
+        "that started it stopped) is ended by whichever process of the bot finds it first.",
     )
     game_min_players: int = setting(
         "GAME_MIN_PLAYERS", 2, "Players a round needs for a winner to be declared."

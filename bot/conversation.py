@@ -53,7 +53,11 @@ class Conversation:
         settings: BotSettings,
         clock: Callable[[], float] | None = None,
         limits: Limits | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
+        """``shared``: keep rate limits and open questions in the database, for replicas
+        of this bot that share it (bot.shared)."""
         clock = clock or time.monotonic
         self.engine = engine
         self.settings = settings
@@ -64,6 +68,18 @@ class Conversation:
             clock,
         )
         self.questions = Questions(settings.consent_timeout, clock)
+        if shared:
+            from bot.shared import SharedLimits, SharedQuestions
+
+            self.limits = limits or SharedLimits(
+                engine,
+                settings.rate_limit_photos,
+                settings.rate_limit_work_seconds,
+                settings.rate_limit_seconds,
+            )
+            self.questions = SharedQuestions(
+                engine, settings.consent_timeout, clock, owners=self._owners
+            )
         self._commands: dict[str, Command] = {}
         self._photo_hooks: list[PhotoHook] = []
         self._forget_hooks: list[Callable[[User], Awaitable[int]]] = []
@@ -72,6 +88,11 @@ class Conversation:
 
         for command in [*self._builtin(), *Registration(self).commands()]:
             self.add_command(command)
+
+    def _owners(self) -> list[object]:
+        """The objects whose methods a question's actions can be: this and the features."""
+        owners = [self, *(getattr(c.handler, "__self__", None) for c in self._commands.values())]
+        return list({id(o): o for o in owners if o is not None}.values())
 
     def _builtin(self) -> list[Command]:
         """The table of the conversation's own commands."""
@@ -183,7 +204,7 @@ class Conversation:
         """A photo without a command. In groups it is answered only when ``addressed``
         (the bot was mentioned or replied to), or when the bot asked for it."""
         request = Request(chat, user, await self.language(user), "", upload)
-        question = self.questions.get(chat, user)
+        question = await self.questions.fetch(chat, user)
         if question is not None and question.on_photo is not None:
             return await self.answer_photo(question, request)
         for hook in self._photo_hooks:
@@ -203,10 +224,11 @@ class Conversation:
         kind, answer, owner, token = parsed
         if owner != user.id:
             return Pressed(notice=request.t("not_yours"))
-        question = self.questions.get(chat, user)
+        question = await self.questions.fetch(chat, user)
         if question is None or question.kind != kind or question.token != token:
             return Pressed(notice=request.t("expired"), settled=True)
-        self.questions.close(question)
+        if not await self.questions.take(question):  # pressed twice: answered already
+            return Pressed(notice=request.t("expired"), settled=True)
         if question.on_answer is None:  # a question that takes no buttons
             return Pressed(notice=request.t("expired"), settled=True)
         replies_ = await self.safely(request, question.on_answer(question, answer, request))

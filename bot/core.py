@@ -52,12 +52,15 @@ class Upload:
         fetch: downloads the bytes.
         sender: the id of the user who sent the photo (a command may be a reply to
             someone else's photo); None when the platform cannot tell.
+        ref: the platform's lasting reference to the file (Telegram's file_id), from
+            which another process can fetch it; None when there is none.
     """
 
     size: int | None
     content_type: str | None
     fetch: Callable[[], Awaitable[bytes]] = dataclasses.field(repr=False, compare=False)
     sender: str | None = None
+    ref: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,11 +87,35 @@ def intents_of(settings: BotSettings) -> discord.Intents:
     return intents
 
 
-class LookalikeClient(discord.Client):
-    """discord.py's client with a command tree; every event goes to the adapter."""
+def shard_ids(settings: BotSettings) -> list[int] | None:
+    """The shards this process runs, from DISCORD_SHARD_IDS ("0,1" or "0-3" or both);
+    None: every shard of DISCORD_SHARD_COUNT."""
+    if not settings.discord_shard_ids:
+        return None
+    ids: list[int] = []
+    for part in settings.discord_shard_ids:
+        low, _, high = part.partition("-")
+        ids += range(int(low), int(high or low) + 1)
+    count = settings.discord_shard_count
+    if not count or any(not 0 <= i < count for i in ids):
+        raise ValueError(f"DISCORD_SHARD_IDS must be shards of DISCORD_SHARD_COUNT ({count})")
+    return sorted(set(ids))
 
-    def __init__(self, adapter: DiscordAdapter, intents: discord.Intents) -> None:
+
+class LookalikeClient(discord.AutoShardedClient):
+    """discord.py's sharded client with a command tree; every event goes to the adapter.
+
+    Each process runs the shards DISCORD_SHARD_IDS names, of DISCORD_SHARD_COUNT (0: as
+    many as Discord recommends, all here); Discord sends each shard the events of the
+    servers it owns, so the processes share the servers without talking to each other.
+    """
+
+    def __init__(
+        self, adapter: DiscordAdapter, intents: discord.Intents, settings: BotSettings
+    ) -> None:
         super().__init__(
+            shard_count=settings.discord_shard_count or None,
+            shard_ids=shard_ids(settings),
             intents=intents,
             # Names in replies are users' own display names: never let one ping @everyone.
             allowed_mentions=discord.AllowedMentions.none(),
@@ -122,7 +146,7 @@ class DiscordAdapter:
     def __init__(self, conversation: Conversation, settings: BotSettings) -> None:
         self.conversation = conversation
         self.settings = settings
-        self.client = LookalikeClient(self, intents_of(settings))
+        self.client = LookalikeClient(self, intents_of(settings), settings)
         self.scheduler = LoopScheduler()
         self._stop = asyncio.Event()
 

@@ -103,6 +103,20 @@ class GameController:
             # Through the scheduler even when overdue: the adapter can send only once it runs.
             self._schedule(round_)
 
+    async def sweep(self) -> int:
+        """End the rounds on attached platforms whose end passed GAME_TAKEOVER_SECONDS ago
+        unannounced: the process whose timer should have ended them is gone. The
+        database lets one process end a round; the rounds ended here are counted."""
+        ended = 0
+        late = self.clock() - self.settings.game_takeover_seconds
+        for platform in list(self._outlets):
+            for round_ in await self.game.overdue(platform):
+                if round_.ends_at <= late:
+                    log.info("game round %d in %s taken over", round_.id, round_.scope)
+                    self._cancel(round_)
+                    ended += await self._end_and_send(round_.id)
+        return ended
+
     def _schedule(self, round_: Round) -> None:
         _, scheduler = self._outlets[round_.platform]
         delay = round_.remaining(self.clock())
@@ -279,11 +293,12 @@ class GameController:
         except Exception:  # a timer has nobody to answer: log, and the next /game retries
             log.exception("game round %d could not be ended", round_id)
 
-    async def _end_and_send(self, round_id: int) -> None:
+    async def _end_and_send(self, round_id: int) -> bool:
         result = await self._finish(round_id)
         if result is not None:
             send, _ = self._outlets[result.round.platform]
             await send(self._chat(result.round), await self._announce(result))
+        return result is not None
 
     async def _end(self, round_id: int, *, stopped: bool = False) -> list[Reply]:
         result = await self._finish(round_id, stopped=stopped)

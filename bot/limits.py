@@ -160,6 +160,21 @@ class Questions:
         if self._open.get(key) is question:
             del self._open[key]
 
+    # Async forms, for a store that other processes share (bot.shared.SharedQuestions).
+
+    async def fetch(self, chat: Chat, user: User) -> Question | None:
+        """The user's open question in the chat, wherever it was asked."""
+        return self.get(chat, user)
+
+    async def take(self, question: Question) -> bool:
+        """Close ``question``: True for the one caller that closed it."""
+        open_ = self._open.get((question.chat.scope, question.user.id)) is question
+        self.close(question)
+        return open_
+
+    async def flush(self) -> None:
+        """Wait until what was asked and closed is seen by other processes."""
+
 
 # Telegram refuses callback data over 64 bytes; every platform gets the same data.
 BUTTON_DATA_LIMIT = 64

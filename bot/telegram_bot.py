@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from telegram import (
@@ -26,9 +28,12 @@ from telegram.error import BadRequest, NetworkError, TelegramError, TimedOut
 from telegram.ext import (
     AIORateLimiter,
     Application,
+    ApplicationHandlerStop,
     CallbackContext,
     CallbackQueryHandler,
     MessageHandler,
+    TypeHandler,
+    Updater,
     filters,
 )
 
@@ -38,7 +43,7 @@ from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Chat, Reply, Upload, User
 from bot.delivery import chunks, picture_size, split_text
-from engine.errors import FileTooLarge
+from engine.errors import FileTooLarge, LookalikeError
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +94,22 @@ def upload_of(message: Message | None, bot: Bot) -> Upload | None:
     else:
         return None
 
+    sender = message.sender_chat or message.from_user
+    return upload_from(bot, file_id, size, content_type, str(sender.id) if sender else None)
+
+
+def upload_from(
+    bot: Bot, file_id: str, size: int | None, content_type: str | None, sender: str | None
+) -> Upload:
+    """A file by its file_id, which any process of this bot can download."""
+
     async def fetch() -> bytes:
         if size is not None and size > DOWNLOAD_LIMIT:  # getFile refuses them to bots
             raise FileTooLarge(limit_mb=DOWNLOAD_LIMIT / 1e6)
         file = await retrying(lambda: bot.get_file(file_id), idempotent=True)
         return bytes(await retrying(file.download_as_bytearray, idempotent=True))
 
-    sender = message.sender_chat or message.from_user
-    return Upload(size, content_type, fetch, str(sender.id) if sender else None)
+    return Upload(size, content_type, fetch, sender, ref=file_id)
 
 
 def _unsent(exc: TelegramError) -> bool:
@@ -174,6 +187,8 @@ class TelegramAdapter:
             .media_write_timeout(settings.telegram_timeout)
             .build()
         )
+        if settings.telegram_webhook_url:  # replicas behind one URL: one answer an update
+            self.application.add_handler(TypeHandler(Update, self._claim), group=-1)
         self.application.add_handler(MessageHandler(filters.COMMAND, self.on_command))
         self.application.add_handler(
             MessageHandler((filters.PHOTO | filters.Document.ALL) & ~filters.COMMAND, self.on_photo)
@@ -182,6 +197,9 @@ class TelegramAdapter:
         self.application.add_error_handler(self.on_error)
         self.scheduler = JobQueueScheduler(self.application)
         self._stop = asyncio.Event()
+        add_source = getattr(conversation.questions, "add_source", None)
+        if add_source is not None:  # questions another replica asked may hold a photo
+            add_source(PLATFORM, functools.partial(upload_from, self.application.bot))
 
     @property
     def bot(self) -> Bot:
@@ -198,11 +216,7 @@ class TelegramAdapter:
             updater = self.application.updater
             assert updater is not None
             if self.settings.telegram_webhook_url:
-                await updater.start_webhook(
-                    listen="0.0.0.0",
-                    port=self.settings.telegram_webhook_port,
-                    webhook_url=self.settings.telegram_webhook_url,
-                )
+                await self._start_webhook(updater)
             else:
                 await updater.start_polling(
                     poll_interval=0.0, timeout=10, drop_pending_updates=False
@@ -216,6 +230,32 @@ class TelegramAdapter:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def _start_webhook(self, updater: Updater) -> None:
+        """Serve the webhook at the path of TELEGRAM_WEBHOOK_URL (a load balancer in
+        front passes it on), and tell Telegram the URL. Every replica sets the same
+        URL, secret and limit, so whichever starts last changes nothing."""
+        settings = self.settings
+        await updater.start_webhook(
+            listen=settings.telegram_webhook_listen,
+            port=settings.telegram_webhook_port,
+            url_path=urlsplit(settings.telegram_webhook_url).path.lstrip("/"),
+            webhook_url=settings.telegram_webhook_url,
+            secret_token=settings.telegram_webhook_secret or None,
+            max_connections=settings.telegram_webhook_connections,
+            bootstrap_retries=3,
+        )
+
+    async def _claim(self, update: Update, context: CallbackContext) -> None:
+        """Stop an update that another replica (or an earlier delivery) has claimed."""
+        try:
+            first = await self.conversation.engine.claim(PLATFORM, update.update_id)
+        except LookalikeError:  # no database now: answering twice beats not answering
+            log.warning("could not claim update %d; answering it anyway", update.update_id)
+            return
+        if not first:
+            log.info("update %d was claimed elsewhere", update.update_id)
+            raise ApplicationHandlerStop
 
     async def _announce_commands(self) -> None:
         """The command menu, from the conversation's table, in each language."""
@@ -270,6 +310,7 @@ class TelegramAdapter:
             upload = upload_of(message, self.bot) or upload_of(message.reply_to_message, self.bot)
         async with self._working(chat, upload is not None):
             answer = await self.conversation.on_command(chat, user, name, args, upload)
+        await self.conversation.questions.flush()  # asked before the question is seen
         await self.send(chat, answer, reply_to=message.message_id, user=user)
 
     async def on_command(self, update: Update, context: CallbackContext) -> None:
@@ -292,6 +333,7 @@ class TelegramAdapter:
         addressed = not chat.is_group or self._addressed(message)
         async with self._working(chat, addressed):
             answer = await self.conversation.on_photo(chat, user, upload, addressed)
+        await self.conversation.questions.flush()
         await self.send(chat, answer, reply_to=message.message_id, user=user)
 
     async def on_button(self, update: Update, context: CallbackContext) -> None:
@@ -300,6 +342,7 @@ class TelegramAdapter:
             return
         chat, user = chat_of(update.effective_chat), user_of(update)
         pressed = await self.conversation.on_button(chat, user, query.data or "")
+        await self.conversation.questions.flush()
         with contextlib.suppress(TelegramError):
             await query.answer(pressed.notice)
         if pressed.settled:

@@ -23,7 +23,7 @@ from engine.game_store import Game
 from engine.pipeline import THOROUGH, Likeness, PhotoResult, Pipeline
 from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
 from engine.storage import DatabaseError, connect
-from engine.storage.shared import Claims, RateLimits
+from engine.storage.shared import Claims, Notes, RateLimits
 from engine.worker import Batcher
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class Engine:
         )
         self._limits = RateLimits(self.db)
         self._claims = Claims(self.db)
+        self._notes = Notes(self.db)
 
     async def _run(self, function: Callable[..., T], *args: object, **kwargs: object) -> T:
         loop = asyncio.get_running_loop()
@@ -307,3 +308,20 @@ class Engine:
         an update delivered to several replicas is answered once. Claims last a day."""
         async with self._storage():
             return await self._claims.claim(platform, update_id)
+
+    async def put_note(self, key: str, value: str, ttl_s: float) -> None:
+        """Keep a short-lived ``value`` under ``key`` for ``ttl_s`` seconds, for every
+        process sharing the database (the questions the bot asks live here)."""
+        async with self._storage():
+            await self._notes.put(key, value, ttl_s)
+
+    async def get_note(self, key: str) -> tuple[str, float] | None:
+        """The note under ``key`` and its seconds left; None when there is none."""
+        async with self._storage():
+            return await self._notes.get(key)
+
+    async def take_note(self, key: str, value: str | None = None) -> bool:
+        """Delete the note under ``key`` (if it still holds ``value``): True for the one
+        process that did, so that an answer to a question is acted on once."""
+        async with self._storage():
+            return await self._notes.take(key, value)

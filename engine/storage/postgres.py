@@ -109,6 +109,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX charges_key ON charges (key, at);
     """,
+    # 4: short-lived notes (see SQLite's migration 4).
+    """
+    CREATE TABLE notes (
+        key        text PRIMARY KEY,
+        value      text NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    CREATE INDEX notes_expiry ON notes (expires_at);
+    """,
 ]
 
 # Any number: the advisory lock that one process at a time migrates under.

@@ -119,3 +119,46 @@ class Claims:
             self._swept = now
             await self.db.execute("DELETE FROM claims WHERE claimed_at < ?", (now - self.keep_s,))
         return claimed == 1
+
+
+class Notes:
+    """Short-lived values by key that every process reads, such as the question the bot
+    asked a user: that user's answer may reach another replica. Expired notes read as
+    absent, and are swept now and then."""
+
+    def __init__(self, db: Storage, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._swept = 0.0
+
+    async def put(self, key: str, value: str, ttl_s: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds, replacing what was there."""
+        now = self.clock()
+        await self.db.execute(
+            "INSERT INTO notes (key, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " expires_at = excluded.expires_at",
+            (key, value, now + ttl_s),
+        )
+        if now - self._swept >= SWEEP_SECONDS:
+            self._swept = now
+            await self.db.execute("DELETE FROM notes WHERE expires_at <= ?", (now,))
+
+    async def get(self, key: str) -> tuple[str, float] | None:
+        """The value under ``key`` and its seconds left, or None if none is left."""
+        now = self.clock()
+        row = await self.db.fetchone(
+            "SELECT value, expires_at FROM notes WHERE key = ? AND expires_at > ?", (key, now)
+        )
+        return None if row is None else (str(row[0]), float(row[1]) - now)
+
+    async def take(self, key: str, value: str | None = None) -> bool:
+        """Delete the note under ``key`` (only if it holds ``value``, when given): True
+        for the one caller that deleted it, so that a note is acted on once."""
+        if value is None:
+            return await self.db.execute("DELETE FROM notes WHERE key = ?", (key,)) == 1
+        deleted = await self.db.execute(
+            "DELETE FROM notes WHERE key = ? AND value = ? AND expires_at > ?",
+            (key, value, self.clock()),
+        )
+        return deleted == 1

@@ -103,6 +103,16 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX charges_key ON charges (key, at);
     """,
+    # 4: short-lived notes every replica reads, such as the question a user was asked
+    # (the next update from that user may reach another replica).
+    """
+    CREATE TABLE notes (
+        key        TEXT PRIMARY KEY,
+        value      TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX notes_expiry ON notes (expires_at);
+    """,
 ]
 
 

@@ -52,6 +52,11 @@ def member() -> dict[str, Any]:
     return {"roles": [], "joined_at": now(), "deaf": False, "mute": False, "flags": 0}
 
 
+def shard_of(guild_id: int, shards: int) -> int:
+    """The shard that receives a server's events."""
+    return (guild_id >> 22) % shards
+
+
 def json_response(body: Any, status: int = 200) -> web.Response:
     # discord.py reads JSON only under exactly "application/json": no charset.
     return web.Response(
@@ -127,12 +132,18 @@ class FakeDiscord:
         self.downloads: list[str] = []
         self.commands: dict[int | None, list[dict[str, Any]]] = {}  # by guild id; None: global
         self.identify: dict[str, Any] | None = None
+        self.identifies: list[dict[str, Any]] = []  # every IDENTIFY, shards' included
+        # The servers the bot is in; a server's events go to the shard that owns it:
+        # (id >> 22) % shards (https://discord.com/developers/docs/events/gateway#sharding).
+        self.guilds: list[int] = [GUILD_ID]
+        self.recommended_shards = 1  # what GET /gateway/bot answers
+        self.shard_count = 1
         self.connected = asyncio.Event()
         self.changed = asyncio.Event()
         self._files: dict[str, tuple[bytes, str]] = {}
         self._ids = itertools.count(800_000_000_000_000_000)
         self._sequence = itertools.count(1)
-        self._ws: web.WebSocketResponse | None = None
+        self._shards: dict[int, web.WebSocketResponse] = {}  # shard id -> its connection
         self._ws_lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -152,8 +163,8 @@ class FakeDiscord:
         self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
-        if self._ws is not None:
-            await self._ws.close()
+        for ws in list(self._shards.values()):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -190,37 +201,58 @@ class FakeDiscord:
                 if payload["d"]["token"] != self.token:
                     await ws.close(code=4004, message=b"Authentication failed.")
                     break
+                shard, count = payload["d"].get("shard") or [0, 1]
+                if not 0 <= shard < count:
+                    await ws.close(code=4010, message=b"Invalid shard.")
+                    break
                 self.identify = payload["d"]
-                self._ws = ws
-                await self.dispatch("READY", self._ready())
-                await self.dispatch("GUILD_CREATE", self._guild())
+                self.identifies.append(payload["d"])
+                self.shard_count = count
+                self._shards[shard] = ws
+                owned = [g for g in self.guilds if shard_of(g, count) == shard]
+                ready = self._ready(owned)
+                if "shard" in payload["d"]:  # Discord says which shard this is, as asked
+                    ready["shard"] = [shard, count]
+                await self.dispatch("READY", ready, shard=shard)
+                for guild_id in owned:
+                    await self.dispatch("GUILD_CREATE", self._guild(guild_id), shard=shard)
                 self.connected.set()
             elif payload["op"] == 6:  # RESUME: this fake keeps no sessions
                 await ws.send_json({"op": 9, "d": False})
-        if self._ws is ws:
-            self._ws = None
+        for shard, open_ws in list(self._shards.items()):
+            if open_ws is ws:
+                del self._shards[shard]
+        if not self._shards:
             self.connected.clear()
         return ws
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event (op 0, DISPATCH) to the connected bot."""
-        assert self._ws is not None, "the bot is not connected"
+    async def dispatch(self, event: str, data: dict[str, Any], shard: int | None = None) -> bool:
+        """Send a gateway event (op 0, DISPATCH) to the shard that owns its server (DMs:
+        shard 0). False when that shard is not connected: the event is lost."""
+        assert self._shards, "the bot is not connected"
+        if shard is None:
+            guild = data.get("guild_id")
+            shard = shard_of(int(guild), self.shard_count) if guild else 0
+        ws = self._shards.get(shard)
+        if ws is None or ws.closed:
+            return False
         async with self._ws_lock:
-            await self._ws.send_json({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+            await ws.send_json({"op": 0, "t": event, "s": next(self._sequence), "d": data})
+        return True
 
-    def _ready(self) -> dict[str, Any]:
+    def _ready(self, guilds: list[int]) -> dict[str, Any]:
         return {
             "v": 10,
             "user": BOT,
-            "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
             "session_id": secrets.token_hex(16),
             "resume_gateway_url": self.gateway_url,
             "application": {"id": str(APP_ID), "flags": 0},
         }
 
-    def _guild(self) -> dict[str, Any]:
+    def _guild(self, guild_id: int = GUILD_ID) -> dict[str, Any]:
         return {
-            "id": str(GUILD_ID),
+            "id": str(guild_id),
             "name": "Test server",
             "icon": None,
             "owner_id": "1",
@@ -233,7 +265,7 @@ class FakeDiscord:
             "stickers": [],
             "roles": [
                 {
-                    "id": str(GUILD_ID),  # @everyone's id is the guild's
+                    "id": str(guild_id),  # @everyone's id is the guild's
                     "name": "@everyone",
                     "permissions": "2248473465835073",
                     "position": 0,
@@ -244,7 +276,7 @@ class FakeDiscord:
                     "flags": 0,
                 }
             ],
-            "channels": [self._channel()],
+            "channels": [self._channel(guild_id + 1, guild_id)],
             "threads": [],
             "members": [{"user": BOT, **member()}],
             "voice_states": [],
@@ -254,11 +286,11 @@ class FakeDiscord:
         }
 
     @staticmethod
-    def _channel(channel_id: int = CHANNEL_ID) -> dict[str, Any]:
+    def _channel(channel_id: int = CHANNEL_ID, guild_id: int = GUILD_ID) -> dict[str, Any]:
         return {
             "id": str(channel_id),
             "type": 0,
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(guild_id),
             "name": "general",
             "position": 0,
             "permission_overwrites": [],
@@ -292,6 +324,7 @@ class FakeDiscord:
         attachments: list[dict[str, Any]] = (),  # type: ignore[assignment]
         *,
         channel_id: int = CHANNEL_ID,
+        guild_id: int = GUILD_ID,
         dm: bool = False,
         mention_bot: bool = False,
         content: str = "",
@@ -320,7 +353,7 @@ class FakeDiscord:
             "components": [],
         }
         if not dm:
-            data["guild_id"] = str(GUILD_ID)
+            data["guild_id"] = str(guild_id)
             data["member"] = member()
             intents = int((self.identify or {}).get("intents", 0))
             if not mention_bot and not intents & MESSAGE_CONTENT:
@@ -454,6 +487,15 @@ class FakeDiscord:
         if refusal is not None:
             return refusal
         match route:
+            case ("GET", "gateway", "bot"):
+                limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+                return json_response(
+                    {
+                        "url": self.gateway_url,
+                        "shards": self.recommended_shards,
+                        "session_start_limit": limit,
+                    }
+                )
             case ("GET", "users", "@me"):
                 return json_response(BOT)
             case ("GET", "oauth2", "applications", "@me"):
@@ -592,8 +634,8 @@ class FakeDiscord:
             "flags": EPHEMERAL if sent.ephemeral else 0,
             "components": sent.components,
         }
-        if sent.channel_id == CHANNEL_ID:
-            message["guild_id"] = str(GUILD_ID)
+        if sent.channel_id - 1 in self.guilds:  # a server's channel (see _guild)
+            message["guild_id"] = str(sent.channel_id - 1)
         return message
 
     def _channel_message(self, channel_id: int, call: Call) -> web.Response:

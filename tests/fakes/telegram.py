@@ -24,6 +24,7 @@ from bot.conversation import Conversation
 from bot.telegram_bot import TelegramAdapter
 from engine.engine import Engine
 from tests.fakes.server import serve
+from tests.fakes.webhook import Refused, Webhook
 
 BOT_ID = 4242
 BOT_USERNAME = "LookalikeTestBot"
@@ -53,7 +54,9 @@ class FakeTelegram:
     python-telegram-bot to parse. ``calls`` holds (method, params) in arrival order.
     """
 
-    def __init__(self, token: str = "123456:TEST-TOKEN") -> None:
+    def __init__(self, token: str = "123456:TEST-TOKEN", *, local: bool = False) -> None:
+        """``local``: answer as a local Bot API server does, which also takes webhooks
+        on plain HTTP and any port (tests serve them on 127.0.0.1)."""
         self.token = token
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.files: dict[str, bytes] = {}
@@ -72,6 +75,8 @@ class FakeTelegram:
         self.delays: dict[str, list[float]] = {}  # method -> seconds to stall first answers
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.webhook = Webhook(self._updates, self._new, local)
+        self.pushed: list[dict[str, Any]] = []  # every update pushed, in order
 
     # --- server -----------------------------------------------------------------------
 
@@ -83,6 +88,7 @@ class FakeTelegram:
         self._runner, self.port = await serve(app)
 
     async def stop(self) -> None:
+        await self.webhook.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -126,8 +132,19 @@ class FakeTelegram:
                 body = {"ok": False, "error_code": status, "description": "Internal Server Error"}
             return web.json_response(body, status=status)
         if method == "getUpdates":
+            if self.webhook.active:
+                self.calls.append(("getUpdates!409", params))
+                description = (
+                    "Conflict: can't use getUpdates method while webhook is active;"
+                    " use deleteWebhook to delete the webhook first"
+                )
+                body = {"ok": False, "error_code": 409, "description": description}
+                return web.json_response(body, status=409)
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
-        refusal = self._refusal(method, params)
+        try:
+            refusal = self._refusal(method, params)
+        except Refused as exc:
+            refusal = str(exc)
         if refusal is not None:
             self.calls.append((f"{method}!400", params))
             self.changed.set()
@@ -171,6 +188,8 @@ class FakeTelegram:
         photo = params.get("photo") if method == "sendPhoto" else None
         if isinstance(photo, dict) and not self._photo_fits(photo["bytes"]):
             return "PHOTO_INVALID_DIMENSIONS"
+        if method == "setWebhook":
+            self.webhook.set(params)  # refuses, or sets it: nothing else to check
         if method == "getFile":
             data = self.files.get(str(params.get("file_id")))
             if data is not None and len(data) > DOWNLOAD_LIMIT:
@@ -205,7 +224,7 @@ class FakeTelegram:
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
-        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        self._updates[:] = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates:
             self._new.clear()
             timeout = min(float(params.get("timeout") or 0), 1.0)
@@ -241,6 +260,15 @@ class FakeTelegram:
         if params.get("chat_id") is None:
             return True  # setMyCommands, answerCallbackQuery, deleteWebhook, sendChatAction...
         return self.message(int(params["chat_id"]), sender=self._getMe({}), text=params.get("text"))
+
+    def _setWebhook(self, params: dict[str, Any]) -> bool:
+        return True  # set while checking it (_refusal)
+
+    def _deleteWebhook(self, params: dict[str, Any]) -> bool:
+        return self.webhook.delete(params)
+
+    def _getWebhookInfo(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.webhook.info()
 
     def _sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:
         return self.message(int(params["chat_id"]), sender=self._getMe({}))
@@ -282,8 +310,15 @@ class FakeTelegram:
         if message is not None and message["chat"]["type"] == "private":
             self.started.add(int(message["chat"]["id"]))
         self._updates.append(update)
+        self.pushed.append(update)
         self._new.set()
         return update
+
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Deliver ``update`` again, as Telegram does when the webhook's answer was slow
+        or lost."""
+        self._updates.append(update)
+        self._new.set()
 
     def add_file(self, data: bytes) -> str:
         file_id = f"file{next(self._file_ids)}"
