@@ -5,8 +5,8 @@ Detection and Alignment using Multi-task Cascaded Convolutional Networks", 2016)
 and give the same boxes, to float rounding. Every resize (the pyramid's levels,
 R-Net's and O-Net's windows) averages the same pixels as its area resizing, but
 from one summed-area table, with one gather per stage instead of a slice and a
-resize per window. On one core that is 1.12x as fast for a 640x480 photo with one
-face and 0.93x for a crowd of 27 (the networks are most of the time there): the
+resize per window. On one core that is 1.10x as fast for a 640x480 photo with one
+face and 0.90x for a crowd of 27 (the networks are most of the time there): the
 gain is small, and the loop is ours to tune (thresholds, minimum face) per photo.
 """
 
