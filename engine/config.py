@@ -73,7 +73,7 @@ class Settings:
         "Photos are scaled down so that their longer side is at most this for detection.",
     )
     min_face_size: int = setting(
-        "LOOKALIKE_MIN_FACE_SIZE", 20, "Smallest face considered, in pixels of the photo."
+        "LOOKALIKE_MIN_FACE_SIZE", 10, "Smallest face considered, in pixels of the photo."
     )
     min_face_score: float = setting(
         "LOOKALIKE_MIN_FACE_SCORE", 0.9, "Smallest detector confidence for a face, 0 to 1."
