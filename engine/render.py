@@ -18,6 +18,8 @@ _BACK = (228, 230, 235)
 _TILE = 256
 # Larger renders are scaled down: chats show pictures at a few hundred pixels anyway.
 _MAX_SIDE = 1280
+# The width a face is drawn at, at least, where the photo can be enlarged to show it.
+_LEGIBLE = 40
 
 
 def to_jpeg(image: Image.Image, quality: int = 85) -> bytes:
@@ -30,17 +32,27 @@ def to_jpeg(image: Image.Image, quality: int = 85) -> bytes:
 
 
 def annotate(image: Image.Image, faces: Sequence[Face]) -> Image.Image:
-    """A copy of the photo with a numbered box on each face, numbered from 1 in the given order."""
-    scale = min(1.0, _MAX_SIDE / max(image.size))
+    """A copy of the photo with a numbered box on each face, numbered from 1 in the given order.
+
+    A crowd of small faces is drawn on an enlarged copy (up to 1280 px), with numbers
+    sized to the faces, so that each number stays beside its own face and readable."""
+    widths = sorted(f.box[2] - f.box[0] for f in faces)
+    typical = widths[len(widths) // 2] if widths else 0.0
+    # Enlarge until the typical face is _LEGIBLE px wide, never past _MAX_SIDE.
+    wanted = _LEGIBLE / typical if typical else 1.0
+    scale = min(_MAX_SIDE / max(image.size), max(1.0, wanted))
     canvas = image.convert("RGB")
-    if scale < 1.0:
+    if scale != 1.0:
         size = (round(image.width * scale), round(image.height * scale))
         canvas = canvas.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:
         canvas = canvas.copy()
     draw = ImageDraw.Draw(canvas)
     line = max(2, round(max(canvas.size) / 300))
-    font = cards.font(max(14, round(max(canvas.size) / 30)), bold=True)
+    size = round(max(canvas.size) / 30)
+    if typical:  # a number about as tall as half a face, so that crowds stay apart
+        size = min(size, round(typical * scale * 0.5))
+    font = cards.font(max(12, size), bold=True)
     for number, face in enumerate(faces, start=1):
         x1, y1, x2, y2 = (v * scale for v in face.box)
         draw.rectangle((x1, y1, x2, y2), outline=_BOX, width=line)
