@@ -108,8 +108,8 @@ class Registration:
             return Refused([refusal], asks_again=True)
         if refused := await self.conversation.admit(request):
             return Refused([*refused, again], asks_again=True)
-        # The language they are answered in is the one stored with the registration.
-        person = request.user.person(request.lang)
+        # No language is stored with it: only /lang keeps one, so /forget says true.
+        person = request.user.person()
         try:
             data = await self.conversation.download(upload)
             result = await self.engine.register(request.chat.scope, person, data)
