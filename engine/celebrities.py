@@ -130,7 +130,8 @@ class Celebrities:
         self.owners = owners[order]
         self.counts = counts
         self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-        self.centroids = normalise(np.add.reduceat(self.templates, self.starts, axis=0))
+        self._sums = np.add.reduceat(self.templates, self.starts, axis=0)
+        self.centroids = normalise(self._sums)
         self.embedder, self.dim, self.aggregate = embedder, dim, aggregate
         self.info = dict(info or {})
         self.strangers = None if strangers is None else np.asarray(strangers, np.float32)
@@ -160,7 +161,7 @@ class Celebrities:
         how = aggregate or self.aggregate
         embeddings = np.asarray(embeddings, np.float32).reshape(-1, self.dim)
         if how == "centroid":
-            return embeddings @ self.centroids.T
+            return self._centroid_similarities(embeddings, exclude)
         out = np.empty((len(embeddings), len(self.people)), np.float32)
         for start in range(0, len(embeddings), QUERY_CHUNK):
             rows = slice(start, start + QUERY_CHUNK)
@@ -170,6 +171,19 @@ class Celebrities:
                 hit = np.flatnonzero(skip >= 0)
                 sims[hit, skip[hit]] = -np.inf
             out[rows] = self._reduce(sims, how)
+        return out
+
+    def _centroid_similarities(self, embeddings: np.ndarray, exclude: Any) -> np.ndarray:
+        out = embeddings @ self.centroids.T
+        if exclude is None:
+            return out
+        for row, skip in enumerate(np.asarray(exclude)):
+            if skip < 0:
+                continue
+            owner = self.owners[skip]
+            rest = self._sums[owner] - self.templates[skip]  # their centroid without it
+            norm = float(np.linalg.norm(rest))
+            out[row, owner] = embeddings[row] @ rest / norm if norm > 1e-6 else -np.inf
         return out
 
     def _reduce(self, sims: np.ndarray, how: str) -> np.ndarray:

@@ -96,6 +96,9 @@ def test_leaving_a_template_out() -> None:
     rows = np.arange(len(own))
     assert np.all(sims[rows, model.owners] < full[rows, model.owners] + 1e-6)
     assert np.isneginf(sims[0, 0]) and np.isfinite(sims[2, 2])
+    centroid = model.similarities(own, aggregate="centroid", exclude=np.arange(len(own)))
+    assert np.isneginf(centroid[0, 0])
+    assert centroid[2, 2] == pytest.approx(own[2] @ own[3], abs=1e-5)  # the other one alone
 
 
 def test_save_and_load_round_trip(tmp_path) -> None:
