@@ -1,7 +1,9 @@
-"""engine.celebrities: the gallery's search, aggregation, fields, scores, files and reload."""
+"""engine.celebrities: the gallery's search, aggregation, fields, scores, files, reload, and
+the Engine's answers by field on one scale."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -17,6 +19,7 @@ from engine.celebrities import (
     normalise,
     people_of,
 )
+from engine.engine import Engine
 from engine.errors import ModelMismatch, ModelUnavailable
 
 PEOPLE = (
@@ -183,3 +186,35 @@ def test_watcher_swaps_in_a_new_model_and_keeps_the_old_on_failure(tmp_path) -> 
     (tmp_path / "m.json").write_text("{ broken")
     assert len(watcher.current().classes) == 3
     assert "not a valid model description" in (watcher.error or "")
+
+
+async def test_the_engine_answers_by_field_on_one_scale(
+    tmp_path, pipeline, astronaut, hopper, hopper_jpg
+) -> None:
+    (astronaut_face,), (hopper_face,) = pipeline.embed_faces([astronaut, hopper])
+    vectors = np.stack([astronaut_face[1], hopper_face[1]])
+    people = (
+        Celebrity("Eileen_Collins", "Eileen Collins", "science", True),
+        Celebrity("Grace_Hopper", "Grace Hopper", "science", False),
+    )
+    model = Celebrities(people, vectors, [0, 1], "dlib", 128, aggregate="max")
+    model.strangers = np.linspace(0.3, 0.9, 101)[None].repeat(2, axis=0)
+    model.save(tmp_path / "m")
+    settings = dataclasses.replace(pipeline.settings, model=tmp_path / "m", db=tmp_path / "db")
+    engine = Engine(settings)
+    await engine.start()
+    try:
+        assert engine.celebrities() == people
+        (face,) = (await engine.lookalike(hopper_jpg)).faces
+        best = face.predictions[0]
+        assert (best.label, best.name, best.field) == ("Grace_Hopper", "Grace Hopper", "science")
+        nobody = (await engine.lookalike(hopper_jpg, fields={"sport"})).faces[0].predictions
+        assert nobody == ()
+        likeness = await engine.similarity_to(hopper_jpg, "Grace_Hopper")
+        assert likeness.score == best.score and likeness.similarity == pytest.approx(
+            best.similarity, abs=1e-5
+        )
+        expected = round(float(np.interp(best.similarity, model.strangers[1], np.arange(101))))
+        assert likeness.percentile == expected and 0 <= likeness.percentile <= 100
+    finally:
+        await engine.close()
