@@ -75,3 +75,19 @@ def test_a_text_file_named_jpg_is_an_error_line_not_a_crash(tmp_path: Path, phot
     assert first["error"]["code"] == "unsupported_image" and first["faces"] == []
     assert second["error"] is None
     assert "Traceback" not in done.stderr
+
+
+def test_json_scores_are_the_bots_scale_and_fields_restrict(
+    photos: Path, two_person_model: Path
+) -> None:
+    done = run_cli(photos / "astronaut.png", "--json", "--embeddings", model=two_person_model)
+    assert done.returncode == 0, done.stderr
+    (face,) = json.loads(done.stdout)["faces"]
+    best = face["top_k"][0]
+    assert set(best) == {"name", "label", "field", "score", "similarity"}
+    model = Celebrities.load(two_person_model)
+    (expected,) = model.predict(np.array([face["embedding"]], np.float32), top_k=2)
+    assert [p["score"] for p in face["top_k"]] == [p.score for p in expected]
+    assert best["label"] == "Eileen_Collins" and best["field"] == "other"
+    only = run_cli(photos / "astronaut.png", "--json", "--field", "sport", model=two_person_model)
+    assert json.loads(only.stdout)["faces"][0]["top_k"] == []
