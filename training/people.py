@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:
+        show(model, args)
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def show(model: Celebrities, args: argparse.Namespace) -> None:
     for person, templates in zip(model.people, model.counts, strict=True):
         if args.field and person.field not in args.field:
             continue
@@ -39,5 +48,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(row, ensure_ascii=False))
         else:
             known = "  well known" if person.well_known else ""
-            print(f"{person.label}\t{person.name}\t{person.field}\t{templates} photos{known}")
-    return 0
+            photos = f"{templates} photo" + ("s" if templates != 1 else "")
+            print(f"{person.label}\t{person.name}\t{person.field}\t{photos}{known}")
