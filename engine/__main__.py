@@ -12,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine import images
+from engine.celebrities import FIELDS
 from engine.config import Settings
 from engine.errors import LookalikeError
 from engine.pipeline import PhotoResult, Pipeline
@@ -32,6 +33,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="photos, or folders searched recursively for photos",
     )
     parser.add_argument("--top-k", type=int, default=None, help="celebrities per face")
+    parser.add_argument(
+        "--field",
+        action="append",
+        choices=FIELDS,
+        dest="fields",
+        help="only celebrities of this field (repeat for several)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per photo and line")
     parser.add_argument("--embeddings", action="store_true", help="include each face's embedding")
     parser.add_argument(
@@ -64,7 +72,9 @@ def batches(files: list[Path], size: int) -> Iterator[list[Path]]:
         yield files[start : start + size]
 
 
-def process(pipeline: Pipeline, files: list[Path], top_k: int | None):
+def process(
+    pipeline: Pipeline, files: list[Path], top_k: int | None, fields: Sequence[str] | None = None
+):
     """Yield (file, decoded photo or None, result or None, error or None) in file order."""
     for chunk in batches(files, BATCH):
         decoded: list[tuple[Path, object, LookalikeError | None]] = []
@@ -78,7 +88,8 @@ def process(pipeline: Pipeline, files: list[Path], top_k: int | None):
                     (file, None, LookalikeError(f"cannot read the file: {exc.strerror}"))
                 )
         photos = [photo for _, photo, _ in decoded if photo is not None]
-        results = iter(pipeline.lookalike_many(photos, top_k))  # type: ignore[arg-type]
+        wanted = [fields] * len(photos)
+        results = iter(pipeline.lookalike_many(photos, top_k, wanted))  # type: ignore[arg-type]
         for file, photo, error in decoded:
             yield file, photo, (next(results) if photo is not None else None), error
 
@@ -94,7 +105,9 @@ def as_json(
             "top_k": [
                 {
                     "name": p.name,
-                    "probability": round(p.probability, 4),
+                    "label": p.label,
+                    "field": p.field,
+                    "score": p.score,
                     "similarity": round(p.similarity, 4),
                 }
                 for p in face.predictions
@@ -118,7 +131,8 @@ def as_text(
         lines.append(f"  face {number}: box ({box}), score {face.face.score:.3f}")
         for rank, p in enumerate(face.predictions, start=1):
             lines.append(
-                f"    {rank}. {p.name:<28} {p.probability:6.1%}  similarity {p.similarity:.3f}"
+                f"    {rank}. {p.name:<28} {p.score:3d}%  {p.field:<8}"
+                f"  similarity {p.similarity:.3f}"
             )
         if embeddings:
             lines.append("    embedding: " + " ".join(f"{v:.4f}" for v in face.embedding))
@@ -154,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         total=len(files), unit="photo", disable=args.quiet or not several, file=sys.stderr
     )
     with progress:
-        for file, photo, result, error in process(pipeline, files, args.top_k):
+        for file, photo, result, error in process(pipeline, files, args.top_k, args.fields):
             failures += error is not None
             progress.write(show(file, result, error, args.embeddings), file=sys.stdout)
             if args.out and result is not None:

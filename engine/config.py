@@ -31,7 +31,7 @@ class Settings:
     model: Path = setting(
         "LOOKALIKE_MODEL",
         Path("run/models/celebrities"),
-        "The celebrity model: NAME.pth and NAME.json, given as NAME (an extension is ignored).",
+        "The celebrity gallery: NAME.npz and NAME.json, given as NAME (an extension is ignored).",
     )
     device: str = setting(
         "LOOKALIKE_DEVICE", "auto", "Where models run: auto (the GPU when present), cpu or cuda."

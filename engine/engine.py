@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -15,12 +15,12 @@ from typing import TypeVar
 import numpy as np
 
 from engine import calibration
-from engine.classifier import Celebrity
+from engine.celebrities import Celebrity
 from engine.config import Settings
 from engine.errors import StorageUnavailable
 from engine.faces import Face
 from engine.game_store import Game
-from engine.pipeline import THOROUGH, Likeness, PhotoResult, Pipeline
+from engine.pipeline import THOROUGH, Likeness, LookalikeRequest, PhotoResult, Pipeline
 from engine.registry import ForgetResult, Match, Person, RegisterResult, Registry, Unknown
 from engine.storage import DatabaseError, connect
 from engine.storage.shared import Claims, Notes, RateLimits
@@ -67,7 +67,7 @@ class Engine:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lookalike-model")
         # Photos that arrive together are decoded, detected, embedded, classified
         # and drawn as one batch in that worker (benchmarks/throughput.py).
-        self._lookalikes: Batcher[tuple[bytes, int | None, bool], PhotoResult] = Batcher(
+        self._lookalikes: Batcher[LookalikeRequest, PhotoResult] = Batcher(
             self.pipeline.lookalike_batch,
             self._executor,
             window=self.settings.batch_window_ms / 1000,
@@ -134,7 +134,8 @@ class Engine:
         return self.pipeline.classifier is not None
 
     def celebrities(self) -> tuple[Celebrity, ...]:
-        """The people the current celebrity model knows; empty without one."""
+        """The people of the current celebrity gallery (label, display name, field,
+        well_known); empty without one."""
         model = self.pipeline.classifier
         return model.celebrities if model is not None else ()
 
@@ -161,7 +162,12 @@ class Engine:
         return await self._run(lambda: self.pipeline.models.reload() is not None)
 
     async def lookalike(
-        self, image: bytes, top_k: int | None = None, *, render: bool = False
+        self,
+        image: bytes,
+        top_k: int | None = None,
+        *,
+        render: bool = False,
+        fields: Collection[str] | None = None,
     ) -> PhotoResult:
         """The faces in a photo, each with its top-k celebrities.
 
@@ -169,15 +175,19 @@ class Engine:
             image: the uploaded file's bytes (JPEG, PNG, WebP, GIF or BMP).
             top_k: celebrities per face; the ``LOOKALIKE_TOP_K`` setting when None.
             render: also draw the annotated photo and the collage.
+            fields: only celebrities of these fields (`engine.celebrities.FIELDS`)
+                answer; None for everyone. Names that are not fields match nobody.
 
         Raises:
             engine.errors.ImageError: the file is not a usable photo.
         """
-        return await self._lookalikes.submit((image, top_k, render))
+        wanted = frozenset(fields) if fields is not None else None
+        return await self._lookalikes.submit((image, top_k, render, wanted))
 
     async def similarity_to(self, image: bytes, celebrity: str) -> Likeness:
-        """The largest face in ``image`` and its cosine similarity to the centroid of
-        ``celebrity`` (a class label or display name), with a face tile for collages.
+        """The largest face in ``image`` measured against ``celebrity`` (a label or display
+        name): its similarity, its 0-100 score on the lookalike scale, its percentile
+        among strangers' faces, and a face tile for collages.
 
         Raises:
             engine.errors.ImageError, NoFaceFound, ModelUnavailable (no model, or

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from PIL import Image
 
 from engine import cards, render
-from engine.classifier import display_name
+from engine.celebrities import display_name
 from engine.errors import ModelUnavailable, UnknownCelebrity
 from engine.registry import Person
 

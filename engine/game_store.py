@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 
-from engine.classifier import display_name
+from engine.celebrities import display_name
 from engine.errors import RoundOver, RoundRunning
 from engine.game import (
     Clock,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from engine import embedders, images, references, render
-from engine.classifier import Celebrity, Classifier, ModelWatcher, Prediction
+from engine.celebrities import Celebrities, Celebrity, ModelWatcher, Prediction
 from engine.config import Settings
 from engine.device import configure_threads, resolve_device
 from engine.errors import (
@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 # Face images per embedder pass: 128 150-px chips take about 0.5 GB of activations in
 # dlib's network, and larger passes are no faster on a CPU.
 EMBED_CHUNK = 128
+
+# One lookalike request: (file bytes, top-k or None, render) and optionally the fields
+# its answers are restricted to.
+LookalikeRequest = (
+    tuple[bytes, int | None, bool] | tuple[bytes, int | None, bool, Collection[str] | None]
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,11 +107,14 @@ class Likeness:
 
     Attributes:
         face: the face that was scored (the largest in the photo).
-        similarity: cosine similarity between its embedding and the celebrity's
-            centroid, -1 to 1.
+        similarity: the aggregated cosine similarity between its embedding and the
+            celebrity's templates, -1 to 1 (what ranks players).
         tile: the face, cropped square (256 px) as JPEG, for the round's collage.
-        score: the similarity as the 0-100 resemblance shown to people.
+        score: the similarity as the 0-100 resemblance shown to people, the same
+            scale as a lookalike's.
         work_s: the model worker's time it took, in seconds.
+        percentile: 0 to 100, the share of strangers' faces measured on LFW that are
+            less similar to this celebrity ("closer to them than 83% of faces").
     """
 
     face: Face
@@ -113,6 +122,7 @@ class Likeness:
     tile: bytes = dataclasses.field(repr=False)
     score: int = 0
     work_s: float = 0.0
+    percentile: int = 0
 
 
 class Pipeline:
@@ -143,7 +153,8 @@ class Pipeline:
         self.models.current()
 
     @property
-    def classifier(self) -> Classifier | None:
+    def classifier(self) -> Celebrities | None:
+        """The celebrity gallery now loaded, or None."""
         return self.models.current()
 
     def decode(self, data: bytes) -> Image.Image:
@@ -213,27 +224,29 @@ class Pipeline:
         return face, vector
 
     def lookalike_many(
-        self, photos: Sequence[Image.Image], top_k: int | None = None
+        self,
+        photos: Sequence[Image.Image],
+        top_k: int | None = None,
+        fields: Sequence[Collection[str] | None] | None = None,
     ) -> list[PhotoResult]:
         """Faces, embeddings and top-k celebrities for each photo.
 
-        The k celebrities are the classifier's most probable, ordered by their
-        similarity to the face, most similar first.
+        Args:
+            fields: per photo, the fields its answers are restricted to (None: all).
+
+        The k celebrities are the gallery's most similar people, most similar first.
         """
         top_k = top_k or self.settings.top_k
         found = self.detect(photos)
         per_photo = self.embed(photos, found)
         model = self.classifier
+        wanted = list(fields) if fields is not None else [None] * len(photos)
         results = []
-        for photo, faces, every in zip(photos, per_photo, found, strict=True):
+        for photo, faces, every, only in zip(photos, per_photo, found, wanted, strict=True):
             predictions: list[tuple[Prediction, ...]] = [() for _ in faces]
             if model is not None and faces:
-                # The classifier picks the k most probable people; they are shown
-                # closest first, so that the order and the score shown agree.
-                predictions = [
-                    tuple(sorted(top, key=lambda p: p.similarity, reverse=True))
-                    for top in model.predict(np.stack([e for _, e in faces]), top_k)
-                ]
+                vectors = np.stack([e for _, e in faces])
+                predictions = model.predict(vectors, top_k, fields=only)
             results.append(
                 PhotoResult(
                     size=photo.size,
@@ -248,9 +261,9 @@ class Pipeline:
         return results
 
     def lookalike_batch(
-        self, requests: Sequence[tuple[bytes, int | None, bool]]
+        self, requests: Sequence[LookalikeRequest]
     ) -> list[PhotoResult | LookalikeError]:
-        """Several lookalike requests, (file bytes, top-k, render), as one batch.
+        """Several lookalike requests, (file bytes, top-k, render[, fields]), as one batch.
 
         Detection groups photos of the same size and every face of every photo
         goes through the embedder in one pass. A file that is not a usable photo
@@ -259,16 +272,19 @@ class Pipeline:
         started = time.perf_counter()
         results: list[PhotoResult | LookalikeError | None] = []
         photos: list[Image.Image] = []
-        for data, _, _ in requests:
+        wanted: list[Collection[str] | None] = []
+        for request in requests:
             try:
-                photos.append(self.decode(data))
+                photos.append(self.decode(request[0]))
+                wanted.append(request[3] if len(request) > 3 else None)  # type: ignore[misc]
                 results.append(None)  # filled in below
             except LookalikeError as exc:
                 results.append(exc)
-        top_k = max((k or self.settings.top_k) for _, k, _ in requests)
-        found = iter(self.lookalike_many(photos, top_k))
+        top_k = max((r[1] or self.settings.top_k) for r in requests)
+        found = iter(self.lookalike_many(photos, top_k, wanted))
         pictures = iter(photos)
-        for index, (_, k, draw) in enumerate(requests):
+        for index, request in enumerate(requests):
+            k, draw = request[1], request[2]
             if results[index] is not None:
                 continue
             result, photo = next(found), next(pictures)
@@ -290,7 +306,7 @@ class Pipeline:
             rows = []
             for number, face in enumerate(result.faces, start=1):
                 best = face.predictions[0] if face.predictions else None
-                picture = self.reference(best.name if best else "?")
+                picture = self.reference(best.label if best else "?")
                 caption = f"{number}. {best.name} {best.score}%" if best else str(number)
                 rows.append((render.face_crop(photo, face.face), picture, caption))
             collage = render.to_jpeg(render.collage(rows))
@@ -303,7 +319,7 @@ class Pipeline:
         for known in model.celebrities if model is not None else ():
             if name in (known.label, known.name):
                 return known
-        return Celebrity(name.replace(" ", "_"), name.replace("_", " "))
+        return Celebrity(name.replace(" ", "_"), name.replace("_", " "), field="")
 
     @property
     def reference_folders(self) -> tuple[Path | None, ...]:
@@ -323,12 +339,12 @@ class Pipeline:
         )
 
     def likeness(self, data: bytes, celebrity: str) -> Likeness:
-        """The largest face in the photo ``data`` measured against ``celebrity``'s centroid.
+        """The largest face in the photo ``data`` measured against ``celebrity``.
 
         Raises:
             engine.errors.ImageError: not a usable photo.
             NoFaceFound: no face in it.
-            ModelUnavailable: no celebrity model, or none with that class (it was replaced).
+            ModelUnavailable: no celebrity model, or none with that person (it was replaced).
         """
         model = self.classifier
         if model is None:
@@ -341,9 +357,15 @@ class Pipeline:
         if not faces:
             raise NoFaceFound()
         face, vector = max(faces, key=lambda found: found[0].area)
-        similarity = float(np.dot(vector, model.centroids[index]))
+        similarity = model.similarity_to(vector, index)
         tile = render.to_jpeg(render.face_crop(photo, face))
-        return Likeness(face, similarity, tile, model.score(similarity))
+        return Likeness(
+            face,
+            similarity,
+            tile,
+            model.score(similarity),
+            percentile=model.percentile(similarity, index),
+        )
 
 
 def share_work(

@@ -199,20 +199,15 @@ def box_close(box: tuple[float, ...], expected: tuple[float, ...], tolerance: fl
 @pytest.fixture(scope="session")
 def toy_model(tmp_path_factory: pytest.TempPathFactory, pipeline: Pipeline, astronaut, hopper):
     """A real celebrity model of three people known to the tests, with a reference gallery:
-    its heads' weights are the people's own embeddings."""
-    import torch
-
-    from engine.classifier import Classifier, Head
+    each person's one template is their own embedding."""
+    from engine.celebrities import Celebrities, people_of
 
     camera = Image.fromarray(np.stack([skimage.data.camera()] * 3, axis=-1))
     photos = {"Eileen_Collins": astronaut, "Grace_Hopper": hopper, "The_Cameraman": camera}
     centroids = np.stack([pipeline.embed_faces([p])[0][0][1] for p in photos.values()])
-    head = Head(centroids.shape[1], len(photos))
-    with torch.no_grad():
-        head.net[-1].weight.copy_(torch.from_numpy(centroids) * 30)
-        head.net[-1].bias.zero_()
     stem = tmp_path_factory.mktemp("toy_model") / "toy"
-    Classifier(head, list(photos), "dlib", centroids.shape[1], centroids).save(stem)
+    people = people_of(photos)
+    Celebrities(people, centroids, np.arange(len(people)), "dlib", centroids.shape[1]).save(stem)
     gallery = stem.with_name("toy.gallery")
     gallery.mkdir()
     for name, photo in photos.items():

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from engine.classifier import Classifier, Head
+from engine.celebrities import Celebrities, people_of
 from engine.pipeline import Pipeline
 from tests.conftest import encode, run_module
 
@@ -35,12 +34,9 @@ def photos(tmp_path_factory, astronaut, hopper, no_face) -> Path:
 def two_person_model(tmp_path_factory, pipeline: Pipeline, astronaut, hopper) -> Path:
     """A model whose two classes are the astronaut and Grace Hopper themselves."""
     centroids = np.stack([pipeline.embed_faces([p])[0][0][1] for p in (astronaut, hopper)])
-    head = Head(128, 2)
-    with torch.no_grad():
-        head.net[-1].weight.copy_(torch.from_numpy(centroids) * 30)
-        head.net[-1].bias.zero_()
     stem = tmp_path_factory.mktemp("model") / "two"
-    Classifier(head, ["Eileen_Collins", "Grace_Hopper"], "dlib", 128, centroids).save(stem)
+    people = people_of(["Eileen_Collins", "Grace_Hopper"])
+    Celebrities(people, centroids, np.arange(2), "dlib", 128).save(stem)
     return stem
 
 
@@ -79,3 +75,19 @@ def test_a_text_file_named_jpg_is_an_error_line_not_a_crash(tmp_path: Path, phot
     assert first["error"]["code"] == "unsupported_image" and first["faces"] == []
     assert second["error"] is None
     assert "Traceback" not in done.stderr
+
+
+def test_json_scores_are_the_bots_scale_and_fields_restrict(
+    photos: Path, two_person_model: Path
+) -> None:
+    done = run_cli(photos / "astronaut.png", "--json", "--embeddings", model=two_person_model)
+    assert done.returncode == 0, done.stderr
+    (face,) = json.loads(done.stdout)["faces"]
+    best = face["top_k"][0]
+    assert set(best) == {"name", "label", "field", "score", "similarity"}
+    model = Celebrities.load(two_person_model)
+    (expected,) = model.predict(np.array([face["embedding"]], np.float32), top_k=2)
+    assert [p["score"] for p in face["top_k"]] == [p.score for p in expected]
+    assert best["label"] == "Eileen_Collins" and best["field"] == "other"
+    only = run_cli(photos / "astronaut.png", "--json", "--field", "sport", model=two_person_model)
+    assert json.loads(only.stdout)["faces"][0]["top_k"] == []

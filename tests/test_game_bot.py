@@ -24,7 +24,7 @@ from bot.discord_bot import DiscordAdapter
 from bot.game import GameController
 from bot.shell import Shell, ShellClock
 from bot.telegram_bot import TelegramAdapter
-from engine.classifier import Classifier, Head
+from engine.celebrities import Celebrities, people_of
 from engine.engine import Engine
 from engine.pipeline import Pipeline
 from tests.conftest import LFW, encode
@@ -47,16 +47,11 @@ RANKED = re.compile(r"(\d+)\. (\w+) – (\d+)% \(\+(\d+)\)")
 def make_model(stem: Path, photos: dict[str, Image.Image], pipeline: Pipeline) -> Path:
     """A real celebrity model whose classes are the people in ``photos``, each class's
     centroid their photo's embedding, with a reference gallery of their faces."""
-    import torch
-
     embedded = pipeline.embed_faces(list(photos.values()))
     found = {name: faces[0] for name, faces in zip(photos, embedded, strict=True)}
     centroids = np.stack([vector for _, vector in found.values()])
-    head = Head(centroids.shape[1], len(photos))
-    with torch.no_grad():
-        head.net[-1].weight.copy_(torch.from_numpy(centroids) * 30)
-        head.net[-1].bias.zero_()
-    Classifier(head, list(photos), "dlib", centroids.shape[1], centroids).save(stem)
+    people = people_of(photos)
+    Celebrities(people, centroids, np.arange(len(people)), "dlib", centroids.shape[1]).save(stem)
     gallery = stem.with_name(stem.name + ".gallery")
     gallery.mkdir()
     for name, (face, _) in found.items():

@@ -149,7 +149,7 @@ async def test_admin_commands_are_checked(conversation: Conversation) -> None:
 async def test_a_missing_or_corrupt_model_leaves_the_rest_working(
     tmp_path: Path, pipeline: Pipeline, hopper: Image.Image, astronaut: Image.Image
 ) -> None:
-    (tmp_path / "broken.pth").write_bytes(b"\x00" * 100)
+    (tmp_path / "broken.npz").write_bytes(b"\x00" * 100)
     (tmp_path / "broken.json").write_text('{"classes": ["A"], "embedder": ')
     settings = dataclasses.replace(
         pipeline.settings, model=tmp_path / "broken", db=tmp_path / "db.sqlite3"

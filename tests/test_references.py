@@ -244,7 +244,7 @@ def test_a_collage_shows_each_face_beside_its_celebrity(
     # The toy model without its gallery, and no thumbnails: every celebrity is a card.
     bare = tmp_path / "bare"
     bare.mkdir()
-    for suffix in (".pth", ".json"):
+    for suffix in (".npz", ".json"):
         shutil.copy(toy_model.with_suffix(suffix), bare / f"toy{suffix}")
     settings = dataclasses.replace(
         pipeline.settings, model=bare / "toy", references=tmp_path / "none"
@@ -257,7 +257,7 @@ def test_a_collage_shows_each_face_beside_its_celebrity(
     for (face, celebrity), found in zip(cells(collage, 2), result.faces, strict=True):
         assert face.std() > 20 and celebrity.std() > 20  # neither column is blank
         best = found.predictions[0].name
-        expected = np.asarray(cards.card(best), float)
+        expected = np.asarray(cards.card(best, found.predictions[0].field), float)
         assert np.abs(celebrity - expected).mean() < 6  # that celebrity's card
     names = {f.predictions[0].name for f in result.faces}
     assert names == {"Eileen Collins", "Grace Hopper"}
@@ -269,7 +269,8 @@ def test_a_collage_shows_each_face_beside_its_celebrity(
     for (_, celebrity), found in zip(
         cells(Image.open(io.BytesIO(shown.collage)), 2), shown.faces, strict=True
     ):
-        card = np.asarray(cards.card(found.predictions[0].name), float)
+        best = found.predictions[0]
+        card = np.asarray(cards.card(best.name, best.field), float)
         assert celebrity.std() > 20 and np.abs(celebrity - card).mean() > 20
 
 

@@ -1,4 +1,5 @@
-"""python -m training: train the celebrity model (default), evaluate it, or calibrate thresholds."""
+"""python -m training: build the celebrity gallery (default), evaluate it, list its people,
+merge the roster, or calibrate thresholds."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ COMMANDS = {
     "train": "training.train",
     "evaluate": "training.evaluate",
     "calibrate": "training.calibrate",
+    "people": "training.people",
+    "roster": "training.roster",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import calibration
-from engine.classifier import atomic_write
+from engine.celebrities import atomic_write
 from engine.config import Settings
 from engine.gallery import MatchPolicy
 from engine.pipeline import Pipeline

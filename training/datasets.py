@@ -20,7 +20,7 @@ import requests
 from tqdm import tqdm
 
 from engine import images
-from engine.classifier import display_name
+from engine.celebrities import display_name
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,12 @@ class DatasetError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Sample:
-    """One photo and the person it shows (the name of its folder)."""
+    """One photo and the person it shows (the name of its folder); ``tight`` when it is
+    a tight face crop, padded before detection."""
 
     path: Path
     label: str
+    tight: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +63,10 @@ class Scan:
 # --- folders ------------------------------------------------------------------
 
 
-def scan(root: Path) -> Scan:
+def scan(root: Path, *, tight: bool = False) -> Scan:
     """The photos under ``root``: one sub-folder per person, searched recursively.
+
+    ``tight`` marks them as tight face crops.
 
     Raises:
         DatasetError: ``root`` is not a folder, or has no person folders with photos.
@@ -77,7 +81,7 @@ def scan(root: Path) -> Scan:
             if path.name.startswith("._"):
                 continue  # macOS resource forks
             if _is_image(path):
-                samples.append(Sample(path, person.name))
+                samples.append(Sample(path, person.name, tight))
             else:
                 not_images.append(path)
     if not samples:
@@ -247,7 +251,11 @@ def download(url: str, target: Path, *, progress: bool = True, timeout: float = 
             response.raise_for_status()
             total = int(response.headers.get("content-length") or 0) or None
             bar = tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=target.name,
+                disable=None if progress else True,  # a bar on a terminal only
             )
             with bar, partial.open("wb") as out:
                 for chunk in response.iter_content(_CHUNK):

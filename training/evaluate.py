@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.classifier import Classifier, display_name
+from engine.celebrities import AGGREGATES, FIELDS, Celebrities, display_name
 from engine.config import Settings
 from engine.errors import ModelMismatch, ModelUnavailable
 from engine.pipeline import Pipeline
 from training.cache import EmbeddingCache
 from training.datasets import DatasetError, Sample, scan
-from training.embedding import CHOICES, EmbedStats, embed_files
+from training.embedding import CHOICES, TIGHT_PAD, EmbedStats, embed_files
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,36 @@ def embed_samples(
     cache_dir: Path,
     *,
     choose: str = "central",
-    progress: bool = True,
+    progress: bool | None = None,
+    cached_only: bool = False,
 ) -> Labelled:
-    """Embed every sample through the cache in ``cache_dir``; keep those with a face."""
+    """Embed every sample through the cache in ``cache_dir``; keep those with a face.
+
+    A tight crop in which no face is found is tried again padded
+    (`training.embedding.TIGHT_PAD`); see benchmarks/gallery_pad.py for why only then.
+    """
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite3")
+    options = {"choose": choose, "progress": progress, "cached_only": cached_only}
     try:
-        entries, stats = embed_files(
-            pipeline, [s.path for s in samples], cache, choose=choose, progress=progress
-        )
+        paths = [s.path for s in samples]
+        entries, stats = embed_files(pipeline, paths, cache, **options)  # type: ignore[arg-type]
+        retry = [i for i, e in enumerate(entries) if e.status == "no_face" and samples[i].tight]
+        if retry:
+            again, _ = embed_files(
+                pipeline,
+                [paths[i] for i in retry],
+                cache,
+                pad=TIGHT_PAD,
+                **options,  # type: ignore[arg-type]
+            )
+            found = {paths[i] for i, e in zip(retry, again, strict=True) if e.status == "ok"}
+            stats.no_face = [p for p in stats.no_face if p not in found]
+            stats.embedded += sum(e.status == "ok" for e in again)
+            for i, entry in zip(retry, again, strict=True):
+                entries[i] = entry if entry.status == "ok" else entries[i]
     finally:
         cache.close()
-    kept = [(s, e) for s, e in zip(samples, entries, strict=True) if e.status == "ok"]
+    kept = [(s, e) for s, e in zip(samples, entries, strict=True) if e and e.status == "ok"]
     dim = pipeline.embedder.dim
     vectors = np.stack([e.vector for _, e in kept]) if kept else np.zeros((0, dim), np.float32)
     return Labelled(
@@ -109,77 +128,65 @@ def relative(path: Path, root: Path) -> str:
 # --- metrics ------------------------------------------------------------------
 
 
-def ranks(probabilities: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """The rank (0 = first) of each row's true class among that row's scores."""
-    true = probabilities[np.arange(len(targets)), targets][:, None]
-    return (probabilities > true).sum(axis=1)
+def ranks(similarities: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The rank (0 = first) of each row's true person among that row's similarities."""
+    true = similarities[np.arange(len(targets)), targets][:, None]
+    return (similarities > true).sum(axis=1)
 
 
 def scores(
-    probabilities: np.ndarray, targets: np.ndarray, classes: Sequence[str]
+    similarities: np.ndarray,
+    targets: np.ndarray,
+    classes: Sequence[str],
+    fields: Sequence[str] | None = None,
 ) -> dict[str, object]:
-    """top1, top5, n, per-class recall and the most-confused pairs of a scored set.
+    """top1, top5, n, per-person recall, per-field figures and the most-confused pairs.
 
     Args:
-        probabilities: (n, classes) scores, higher is more likely.
-        targets: (n,) the index of each row's true class.
+        similarities: (n, people) scores, higher is more alike.
+        targets: (n,) the index of each row's true person.
+        fields: each person's field, for ``per_field``.
     """
-    rank = ranks(probabilities, targets)
+    rank = ranks(similarities, targets)
     recall = {}
     for index, label in enumerate(classes):
         mask = targets == index
         if mask.any():
             recall[label] = round(float((rank[mask] == 0).mean()), 4)
-    return {
+    result: dict[str, object] = {
         "top1": round(float((rank == 0).mean()), 4) if len(rank) else None,
         "top5": round(float((rank < 5).mean()), 4) if len(rank) else None,
         "n": len(rank),
-        "per_class_recall": recall,
-        "confused": confused_pairs(probabilities, targets, classes),
     }
+    if fields is not None:
+        of_row = np.array([fields[t] for t in targets])
+        result["per_field"] = {
+            field: {
+                "n": int(mask.sum()),
+                "top1": round(float((rank[mask] == 0).mean()), 4),
+                "top5": round(float((rank[mask] < 5).mean()), 4),
+            }
+            for field in FIELDS
+            if (mask := of_row == field).any()
+        }
+    result["per_class_recall"] = recall
+    result["confused"] = confused_pairs(similarities, targets, classes)
+    return result
 
 
 def confused_pairs(
-    probabilities: np.ndarray, targets: np.ndarray, classes: Sequence[str], limit: int = 12
+    similarities: np.ndarray, targets: np.ndarray, classes: Sequence[str], limit: int = 12
 ) -> list[dict[str, object]]:
-    """The pairs of classes the model mixes up most, either way round.
-
-    ``errors`` counts top-1 mistakes between the two; ``mass`` sums the probability
-    each pair's photos gave the other class, so pairs rank even when errors are rare.
-    """
-    predicted = probabilities.argmax(axis=1)
-    pairs: dict[tuple[int, int], list[float]] = {}
-    for row, true in enumerate(targets):
-        others = np.argsort(-probabilities[row])[:3]
-        for other in others:
-            if other == true:
-                continue
-            key = (min(true, other), max(true, other))
-            entry = pairs.setdefault(key, [0.0, 0.0])
-            entry[0] += float(predicted[row] == other)
-            entry[1] += float(probabilities[row, other])
-    ordered = sorted(pairs.items(), key=lambda item: (-item[1][0], -item[1][1]))[:limit]
-    return [
-        {"a": classes[a], "b": classes[b], "errors": int(e), "mass": round(m, 4)}
-        for (a, b), (e, m) in ordered
-    ]
-
-
-def nearest_neighbour_top1(
-    train: np.ndarray, train_y: np.ndarray, test: np.ndarray, test_y: np.ndarray
-) -> float:
-    """Top-1 of labelling each test embedding as its most similar training embedding."""
-    if not len(test):
-        return float("nan")
-    nearest = (test @ train.T).argmax(axis=1)
-    return float((train_y[nearest] == test_y).mean())
-
-
-def centroid_top1(centroids: np.ndarray, test: np.ndarray, test_y: np.ndarray) -> float:
-    """Top-1 of labelling each test embedding as its most similar class centroid."""
-    if not len(test):
-        return float("nan")
-    return float(((test @ centroids.T).argmax(axis=1) == test_y).mean())
+    """The pairs of people most often mixed up (a top-1 answer that is the other), either
+    way round; ``errors`` counts those answers."""
+    predicted = similarities.argmax(axis=1)
+    pairs: dict[tuple[int, int], int] = {}
+    for true, guess in zip(targets, predicted, strict=True):
+        if guess != true:
+            key = (int(min(true, guess)), int(max(true, guess)))
+            pairs[key] = pairs.get(key, 0) + 1
+    ordered = sorted(pairs.items(), key=lambda item: -item[1])[:limit]
+    return [{"a": classes[a], "b": classes[b], "errors": e} for (a, b), e in ordered]
 
 
 # --- the command ----------------------------------------------------------------
@@ -188,15 +195,33 @@ def centroid_top1(centroids: np.ndarray, test: np.ndarray, test_y: np.ndarray) -
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m training evaluate",
-        description="Top-1 and top-5 accuracy and per-class recall on a labelled folder.",
+        description="Top-1 and top-5 accuracy, per field and per person, on a labelled folder, "
+        "with the whole gallery competing.",
     )
     parser.add_argument("--model", type=Path, required=True, help="run/models/NAME")
     parser.add_argument("--data", type=Path, required=True, help="one sub-folder per person")
+    parser.add_argument(
+        "--held-out",
+        type=Path,
+        help="only the photos this list names (PERSON/FILE a line, relative to --data), "
+        "such as the NAME.held-out.txt that training writes",
+    )
+    parser.add_argument("--tight", action="store_true", help="the photos are tight face crops")
+    parser.add_argument("--aggregate", choices=AGGREGATES, help="instead of the model's own")
     parser.add_argument("--choose", choices=CHOICES, default="central", help="face among several")
     parser.add_argument("--cache-dir", type=Path, default=CACHE, help="embedding cache folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
+
+
+def read_list(path: Path) -> set[str]:
+    """The PERSON/FILE lines of a held-out list; # starts a comment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot read the list {path}: {exc}") from None
+    return {line.split("#", 1)[0].strip() for line in lines} - {""}
 
 
 def evaluate(args: argparse.Namespace, pipeline: Pipeline | None = None) -> dict[str, object]:
@@ -205,7 +230,7 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline | None = None) -> dict
     Raises:
         DatasetError, ModelUnavailable, ModelMismatch.
     """
-    model = Classifier.load(args.model)
+    model = Celebrities.load(args.model)
     if pipeline is None:
         settings = dataclasses.replace(Settings.from_env(), embedder=model.embedder)
         pipeline = Pipeline(settings)
@@ -216,48 +241,50 @@ def evaluate(args: argparse.Namespace, pipeline: Pipeline | None = None) -> dict
             embedder=pipeline.embedder.name,
             dim=pipeline.embedder.dim,
         )
-    found = scan(args.data)
-    index = {display_name(label): i for i, label in enumerate(model.classes)}
-    known = [s for s in found.samples if display_name(s.label) in index]
-    unknown = sorted({s.label for s in found.samples} - {s.label for s in known})
+    found = scan(args.data, tight=args.tight)
+    samples = list(found.samples)
+    if args.held_out is not None:
+        wanted = read_list(args.held_out)
+        samples = [s for s in samples if relative(s.path, found.root) in wanted]
+    known = [s for s in samples if model.index_of(s.label) is not None]
+    unknown = sorted({s.label for s in samples} - {s.label for s in known})
     if not known:
-        raise DatasetError(f"none of the people in {args.data} is a class of the model")
-    data = embed_samples(
-        pipeline, known, args.cache_dir, choose=args.choose, progress=not args.quiet
-    )
-    targets = np.array([index[display_name(label)] for label in data.labels], dtype=np.int64)
-    probabilities = probability_matrix(model, data.vectors)
-    result = scores(probabilities, targets, model.classes)
+        raise DatasetError(f"none of the people in {args.data} is in the model")
+    progress = False if args.quiet else None
+    data = embed_samples(pipeline, known, args.cache_dir, choose=args.choose, progress=progress)
+    targets = np.array([model.index_of(label) for label in data.labels], dtype=np.int64)
+    similarities = model.similarities(data.vectors, aggregate=args.aggregate)
+    fields = [p.field for p in model.people]
+    result = scores(similarities, targets, model.classes, fields)
     result.update(
         model=str(args.model),
         data=str(args.data),
-        photos=len(found.samples),
+        aggregate=args.aggregate or model.aggregate,
+        gallery_people=len(model.people),
+        photos=len(samples),
         unknown_people=unknown,
         skipped=skipped_lines(data.stats, found.root, args.choose, len(found.not_images)),
     )
     return result
 
 
-def probability_matrix(model: Classifier, vectors: np.ndarray) -> np.ndarray:
-    """(n, classes) probabilities, through the model's public predict()."""
-    columns = {display_name(label): i for i, label in enumerate(model.classes)}
-    matrix = np.zeros((len(vectors), len(model.classes)), np.float32)
-    for row, predictions in enumerate(model.predict(vectors, top_k=len(model.classes))):
-        for p in predictions:
-            matrix[row, columns[p.name]] = p.probability
-    return matrix
-
-
 def as_text(result: dict[str, object]) -> str:
     lines = [
-        f"{result['model']} on {result['data']}: {result['n']} faces",
+        f"{result['model']} on {result['data']}: {result['n']} faces, "
+        f"{result['gallery_people']} people competing ({result['aggregate']})",
         f"top-1 {result['top1']:.2%}   top-5 {result['top5']:.2%}",
     ]
+    for field, figures in result.get("per_field", {}).items():  # type: ignore[union-attr]
+        lines.append(
+            f"  {field:<9} {figures['n']:5d} faces  top-1 {figures['top1']:.2%}"
+            f"  top-5 {figures['top5']:.2%}"
+        )
     recall: dict[str, float] = result["per_class_recall"]  # type: ignore[assignment]
-    worst = sorted(recall.items(), key=lambda item: item[1])[:10]
-    lines += ["lowest recall:"] + [f"  {display_name(k):<30} {v:.0%}" for k, v in worst]
+    worst = [item for item in sorted(recall.items(), key=lambda item: item[1]) if item[1] < 1]
+    if worst:
+        lines += ["lowest recall:"] + [f"  {display_name(k):<30} {v:.0%}" for k, v in worst[:10]]
     if result["unknown_people"]:
-        lines.append(f"not in the model, left out: {', '.join(result['unknown_people'])}")  # type: ignore[arg-type]
+        lines.append(f"not in the model, left out: {len(result['unknown_people'])} people")  # type: ignore[arg-type]
     return "\n".join(lines)
 
 

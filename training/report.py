@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from engine import images, render
-from engine.classifier import atomic_write, gallery_file_name
+from engine.celebrities import atomic_write, gallery_file_name
 from engine.faces import Face
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ THUMBNAIL = 160
 
 def write_json(path: Path, data: Mapping[str, object]) -> None:
     atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode() + b"\n"))
+
+
+def atomic_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 # --- plots ----------------------------------------------------------------------
@@ -42,42 +46,16 @@ def _pyplot() -> Any:  # matplotlib is optional at run time: plots are a nicety
     return plt
 
 
-def plot_curves(history: Sequence[Mapping[str, float]], best_epoch: int, path: Path) -> bool:
-    """Training and validation loss, and validation top-1, per epoch, as a PNG."""
-    plt = _pyplot()
-    if plt is None or not history:
-        return False
-    epochs = [h["epoch"] for h in history]
-    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=90)
-    loss.plot(epochs, [h["train_loss"] for h in history], label="training")
-    loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    loss.set_yscale("log")
-    loss.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    accuracy.plot(epochs, [100 * h["val_top1"] for h in history], color="tab:green")
-    accuracy.set(xlabel="epoch", ylabel="%", title="Validation top-1")
-    for axes in (loss, accuracy):
-        axes.axvline(best_epoch, color="grey", linestyle=":", label="kept")
-        axes.grid(alpha=0.3)
-    loss.legend()
-    return _save(figure, plt, path)
-
-
 def plot_confused(pairs: Sequence[Mapping[str, object]], path: Path) -> bool:
-    """The most-confused pairs of classes on the validation photos, as a PNG bar chart."""
+    """The pairs of people most often mixed up on the held-out photos, as a PNG bar chart."""
     plt = _pyplot()
     if plt is None or not pairs:
         return False
     pairs = list(pairs)[::-1]
     names = [f"{p['a']} / {p['b']}".replace("_", " ") for p in pairs]
     figure, axes = plt.subplots(figsize=(8, 0.32 * len(pairs) + 1.2), dpi=90)
-    axes.barh(names, [float(p["mass"]) for p in pairs], color="tab:orange")  # type: ignore[arg-type]
-    for y, p in enumerate(pairs):
-        if p["errors"]:
-            axes.text(float(p["mass"]), y, f"  {p['errors']} wrong", va="center", fontsize=8)  # type: ignore[arg-type]
-    axes.set(
-        xlabel="probability given to the other class, summed over validation photos",
-        title="Most-confused pairs",
-    )
+    axes.barh(names, [int(p["errors"]) for p in pairs], color="tab:orange")  # type: ignore[call-overload]
+    axes.set(xlabel="held-out photos answered with the other person", title="Most-confused pairs")
     axes.tick_params(axis="y", labelsize=8)
     return _save(figure, plt, path)
 
@@ -109,7 +87,7 @@ def write_gallery(
     classes: Sequence[str],
     chosen: Mapping[int, tuple[Path, tuple[float, float, float, float]]],
 ) -> int:
-    """One JPEG face thumbnail per class, named as Classifier.reference_photo expects.
+    """One JPEG face thumbnail per person, named as Celebrities.reference_photo expects.
 
     The folder is built beside its final place and swapped in whole, so a
     running bot never sees it half written. Returns the number of thumbnails.
