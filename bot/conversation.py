@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
 import types
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from bot import replies
 from bot.commands import Argument, Choice, Command, Handler, Photo, Request, help_lines
 from bot.config import BotSettings
 from bot.core import Button, Chat, Picture, Pressed, Refused, Reply, Upload, User
+from bot.fields import FIELD_ARGUMENT, ChatFields, fields_for
+from bot.fields import names as field_names
 from bot.limits import Limits, Question, Questions, button_data, parse_button
 from bot.replies import t
 from engine.engine import Engine
@@ -86,7 +89,8 @@ class Conversation:
         self._export_hooks: dict[str, Callable[[User], Awaitable[object]]] = {}
         from bot.registration import Registration  # it builds on this module
 
-        for command in [*self._builtin(), *Registration(self).commands()]:
+        features = [*Registration(self).commands(), *ChatFields(engine).commands()]
+        for command in [*self._builtin(), *features]:
             self.add_command(command)
 
     def _owners(self) -> list[object]:
@@ -106,6 +110,7 @@ class Conversation:
                     "es": "¿A qué famosos te pareces? (manda una foto o responde a una)",
                 },
                 photo=Photo.REQUIRED,
+                argument=FIELD_ARGUMENT,
             ),
             Command(
                 "lang",
@@ -195,7 +200,11 @@ class Conversation:
         if command.private_only and chat.is_group and not private_ok:
             return [Reply(request.t("private_only", command=f"/{command.name}"))]
         if command.photo is Photo.REQUIRED and upload is None:
-            return self.ask_photo(request, command.name, command.handler)
+            # The photo, when it comes, is worked on with the arguments given now.
+            def action(later: Request, args: str = request.args) -> Awaitable[list[Reply]]:
+                return command.handler(dataclasses.replace(later, args=args))
+
+            return self.ask_photo(request, command.name, action)
         return await self.safely(request, command.handler(request))
 
     async def on_photo(
@@ -331,14 +340,18 @@ class Conversation:
 
     async def lookalike(self, request: Request) -> list[Reply]:
         """/lookalike with a photo, or a photo on its own (Photo.REQUIRED: there is one)."""
+        fields, refused = await fields_for(self.engine, request)
+        if refused:
+            return Refused(refused)
         if refused := await self.admit(request):
             return Refused(refused)
         assert request.upload is not None
-        result = await self.engine.lookalike(await self.download(request.upload), render=True)
+        data = await self.download(request.upload)
+        result = await self.engine.lookalike(data, render=True, fields=fields or None)
         await self.spent(request, result.work_s)
-        return [self.describe(result, request.lang)]
+        return [self.describe(result, request.lang, fields)]
 
-    def describe(self, result: PhotoResult, lang: str) -> Reply:
+    def describe(self, result: PhotoResult, lang: str, fields: Sequence[str] = ()) -> Reply:
         """The answer to a lookalike photo: text per face, the numbered photo, the collage."""
         pictures = []
         if result.annotated:
@@ -374,5 +387,7 @@ class Conversation:
                 lines.append("")
         if not detailed:
             lines.append("")
+        if fields:
+            lines.append(t(lang, "fields_only", fields=field_names(lang, fields)))
         lines.append(t(lang, "score_note"))
         return Reply("\n".join(lines), tuple(pictures))

@@ -17,6 +17,7 @@ from bot.commands import Argument, Command, Photo, Request
 from bot.config import BotSettings
 from bot.conversation import Conversation
 from bot.core import Chat, Picture, Reply, Scheduler, Sender, User
+from bot.fields import parse as parse_fields
 from bot.replies import t
 from engine.errors import NoFaceFound
 from engine.game import Round, RoundResult, choose_celebrity
@@ -27,8 +28,8 @@ STOP_WORDS = ("stop", "parar")
 GAME_ARGUMENT = Argument(
     "name",
     {
-        "en": "A celebrity for a new round (else one at random), or stop to end it",
-        "es": "Un famoso para una ronda nueva (si no, uno al azar), o stop para pararla",
+        "en": "A celebrity or a field (sport, music…) for a new round, or stop to end it",
+        "es": "Un famoso o un campo (deporte, música…) para una ronda nueva, o stop para pararla",
     },
 )
 # A round's end waits at most this long for photos that arrived in time but are
@@ -136,6 +137,13 @@ class GameController:
         platform, _, chat_id = round_.scope.partition(":")  # Chat.scope is "platform:id"
         return Chat(platform, chat_id, is_group=True)
 
+    def name(self, round_: Round) -> str:
+        """The round's celebrity as the model's roster spells it ("José María Aznar")."""
+        for celebrity in self.engine.celebrities():
+            if celebrity.label == round_.celebrity:
+                return celebrity.name
+        return round_.celebrity_name
+
     # --- commands --------------------------------------------------------------------
 
     async def command(self, request: Request) -> list[Reply]:
@@ -151,7 +159,7 @@ class GameController:
             round_, replies = await self._start(request)
         elif request.upload is None:
             seconds = math.ceil(round_.remaining(self.clock()))
-            status = request.t("game_status", celebrity=round_.celebrity_name, seconds=seconds)
+            status = request.t("game_status", celebrity=self.name(round_), seconds=seconds)
             return [Reply(status)]
         if request.upload is not None:  # a failed entry must not hide that the round started
             entry = self._enter(request, round_, arrived)
@@ -159,8 +167,13 @@ class GameController:
         return replies
 
     async def _start(self, request: Request) -> tuple[Round, list[Reply]]:
-        celebrities = self.engine.celebrities()
-        celebrity = choose_celebrity([c.label for c in celebrities], request.args, self.rng)
+        wanted, fields = request.args, ()
+        named, unknown, every = parse_fields(wanted)
+        if not wanted:  # at random, from the chat's fields
+            fields = await self.engine.chat_fields(request.chat.scope)
+        elif (named or every) and not unknown:  # /game sport
+            wanted, fields = "", named
+        celebrity = choose_celebrity(self.engine.celebrities(), wanted, self.rng, fields).label
         seconds = self.settings.game_round_seconds
         round_ = await self.game.start(
             request.chat.scope, celebrity, request.user.person(request.lang), seconds
@@ -168,7 +181,7 @@ class GameController:
         self._schedule(round_)
         text = request.t(
             "game_start",
-            celebrity=round_.celebrity_name,
+            celebrity=self.name(round_),
             seconds=seconds,
             min_players=self.game.min_players,
         )
@@ -259,7 +272,7 @@ class GameController:
             best=result.entry.score,
             place=result.place,
             players=result.players,
-            celebrity=round_.celebrity_name,
+            celebrity=self.name(round_),
         )
         return [Reply(text)]
 
@@ -313,7 +326,7 @@ class GameController:
         round_, lang = result.round, result.round.language or "en"
         lines = [t(lang, "game_results_late")] if result.late else []
         title = "game_results_stopped" if round_.outcome == "stopped" else "game_results"
-        lines.append(t(lang, title, celebrity=round_.celebrity_name))
+        lines.append(t(lang, title, celebrity=self.name(round_)))
         line = "game_line" if result.counted else "game_line_uncounted"
         for standing in result.standings[:SHOWN]:
             entry = standing.entry

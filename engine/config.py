@@ -79,6 +79,12 @@ class Settings:
         "LOOKALIKE_MIN_FACE_SCORE", 0.9, "Smallest detector confidence for a face, 0 to 1."
     )
     top_k: int = setting("LOOKALIKE_TOP_K", 3, "Celebrities listed for each face.")
+    fields: tuple[str, ...] = setting(
+        "LOOKALIKE_FIELDS",
+        (),
+        "The celebrity fields answers come from in chats that chose none with /fields "
+        "(film, music, sport, politics, royalty, business, science, other). Empty: all.",
+    )
     batch_size: int = setting(
         "LOOKALIKE_BATCH_SIZE",
         16,

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import calibration
 from engine.celebrities import Celebrity
+from engine.chats import ChatSettings, valid_fields
 from engine.config import Settings
 from engine.errors import StorageUnavailable
 from engine.faces import Face
@@ -84,6 +85,9 @@ class Engine:
             limit=self.settings.register_limit,
         )
         self._limits = RateLimits(self.db)
+        self._chats = ChatSettings(self.db)
+        # A mistyped LOOKALIKE_FIELDS stops the start-up, naming the fields there are.
+        self._default_fields = valid_fields(self.settings.fields)
         self._claims = Claims(self.db)
         self._notes = Notes(self.db)
 
@@ -281,6 +285,22 @@ class Engine:
         if model is not None:
             counts["celebrities"] = len(model.classes)
         return counts
+
+    async def chat_fields(self, scope: str) -> tuple[str, ...]:
+        """The celebrity fields answers in ``scope`` come from: its own choice, else the
+        LOOKALIKE_FIELDS default; empty means every field."""
+        async with self._storage():
+            chosen = await self._chats.fields(scope)
+        return chosen if chosen is not None else self._default_fields
+
+    async def set_chat_fields(self, scope: str, fields: Iterable[str] | None) -> None:
+        """Choose ``scope``'s fields (see `chat_fields`); None goes back to the default.
+
+        Raises:
+            ValueError: one of ``fields`` is not in `engine.chats.FIELDS`.
+        """
+        async with self._storage():
+            await self._chats.set_fields(scope, fields)
 
     async def has_registrations(self, scope: str) -> bool:
         """Whether anyone is registered in ``scope``: one indexed lookup, no model work,

@@ -7,12 +7,13 @@ import difflib
 import io
 import logging
 import random
-from collections.abc import Callable, Sequence
+import unicodedata
+from collections.abc import Callable, Collection, Sequence
 
 from PIL import Image
 
 from engine import cards, render
-from engine.celebrities import display_name
+from engine.celebrities import Celebrity, display_name
 from engine.errors import ModelUnavailable, UnknownCelebrity
 from engine.registry import Person
 
@@ -176,35 +177,49 @@ def rank(entries: Sequence[Entry], counted: bool = True) -> tuple[Standing, ...]
 
 
 def _normal(name: str) -> str:
-    return " ".join(display_name(name).lower().split())
+    """A name as people type it: any case, accents optional, underscores as spaces."""
+    plain = unicodedata.normalize("NFKD", display_name(name).casefold())
+    return " ".join("".join(c for c in plain if not unicodedata.combining(c)).split())
 
 
-def choose_celebrity(classes: Sequence[str], wanted: str, rng: random.Random) -> str:
-    """The class label for a round: one at random when ``wanted`` is empty, else the one
-    it names (label or display name, any case, or a part of one name only).
+def choose_celebrity(
+    celebrities: Sequence[Celebrity],
+    wanted: str,
+    rng: random.Random,
+    fields: Collection[str] = (),
+) -> Celebrity:
+    """The celebrity of a round: the one ``wanted`` names (label or display name, any
+    case, accents optional, or a part of one name only), else, when it is empty, one at
+    random among the well-known people of ``fields`` (every field when empty).
 
     Raises:
-        UnknownCelebrity: no class, or several, fit ``wanted``; it offers up to 5 names.
+        ModelUnavailable: no celebrities, or none in ``fields``.
+        UnknownCelebrity: none, or several, fit ``wanted``; it offers up to 5 names.
     """
-    if not classes:
-        raise ModelUnavailable()
     if not wanted.strip():
-        return rng.choice(list(classes))
+        pool = [c for c in celebrities if not fields or c.field in fields]
+        known = [c for c in pool if c.well_known]
+        if not pool:
+            raise ModelUnavailable()
+        return rng.choice(known or pool)
+    if not celebrities:
+        raise ModelUnavailable()
     target = _normal(wanted)
-    names = {_normal(label): label for label in classes}
+    names: dict[str, Celebrity] = {}
+    for celebrity in celebrities:
+        names.setdefault(_normal(celebrity.name), celebrity)
+        names.setdefault(_normal(celebrity.label), celebrity)
     if target in names:
         return names[target]
-    partial = [label for name, label in names.items() if target in name]
+    partial = list({id(c): c for n, c in names.items() if target in n}.values())
     if len(partial) == 1:
         return partial[0]
-    options = partial or [
-        names[n] for n in difflib.get_close_matches(target, list(names), n=5, cutoff=0.5)
-    ]
+    close = difflib.get_close_matches(target, list(names), n=5, cutoff=0.5)
+    options = partial or list({id(names[n]): names[n] for n in close}.values())
     if not options:
-        options = rng.sample(list(classes), min(3, len(classes)))
-    raise UnknownCelebrity(
-        name=wanted.strip(), options=", ".join(display_name(o) for o in options[:5])
-    )
+        known = [c for c in celebrities if c.well_known] or list(celebrities)
+        options = rng.sample(known, min(3, len(known)))
+    raise UnknownCelebrity(name=wanted.strip(), options=", ".join(o.name for o in options[:5]))
 
 
 def podium(result: RoundResult, reference: bytes | None, top: int = 3) -> bytes | None:

@@ -230,3 +230,23 @@ async def test_a_new_command_is_one_declaration(conversation: Conversation) -> N
     assert "/echo – Repítelo" in help_.text
     with pytest.raises(ValueError, match="already"):
         conversation.add_command(Command("echo", echo, {"en": "again"}))
+
+
+async def test_a_chat_chooses_its_fields_and_a_word_that_names_none_is_explained(
+    conversation: Conversation, engine: Engine
+) -> None:
+    chat = Chat("shell", "fields-group", is_group=True)
+    (now,) = await conversation.on_command(chat, ALICE, "fields")
+    assert "every field" in now.text
+    (chosen,) = await conversation.on_command(chat, ALICE, "fields", "Música, sports & film")
+    assert chosen.text == "Done: answers in this chat now come from Film & TV, Music and Sport."
+    assert await engine.chat_fields(chat.scope) == ("film", "music", "sport")
+    (spanish,) = await conversation.on_command(chat, BOB, "fields")
+    assert "Cine y TV, Música y Deporte" in spanish.text
+    (unknown,) = await conversation.on_command(chat, ALICE, "fields", "cooking sport")
+    assert "“cooking”" in unknown.text and "Royalty" in unknown.text
+    assert await engine.chat_fields(chat.scope) == ("film", "music", "sport")  # unchanged
+    (unknown,) = await conversation.on_command(chat, ALICE, "lookalike", "cooking", upload(b"x"))
+    assert "“cooking”" in unknown.text
+    await conversation.on_command(chat, BOB, "fields", "todos")
+    assert await engine.chat_fields(chat.scope) == ()

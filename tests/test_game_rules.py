@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from engine import cards
+from engine.classifier import Celebrity
 from engine.engine import Engine
 from engine.errors import ModelUnavailable, NoFaceFound, RoundOver, RoundRunning, UnknownCelebrity
 from engine.faces import Face
@@ -239,18 +240,38 @@ async def test_forget_erases_a_players_entries(game: Game, clock: FakeClock, db:
 
 
 def test_choosing_the_celebrity() -> None:
-    classes = ["Tony_Blair", "Tom_Hanks", "Serena_Williams", "Venus_Williams"]
+    people = [
+        Celebrity("Tony_Blair", "Tony Blair", "politics", well_known=True),
+        Celebrity("Tom_Hanks", "Tom Hanks", "film", well_known=True),
+        Celebrity("Serena_Williams", "Serena Williams", "sport", well_known=True),
+        Celebrity("Venus_Williams", "Venus Williams", "sport", well_known=True),
+        Celebrity("Jose_Maria_Aznar", "José María Aznar", "politics", well_known=False),
+        Celebrity("Carlos_Moya", "Carlos Moyá", "sport", well_known=False),
+    ]
     rng = random.Random(0)
-    assert choose_celebrity(classes, "tony blair", rng) == "Tony_Blair"
-    assert choose_celebrity(classes, "Serena_Williams", rng) == "Serena_Williams"
-    assert choose_celebrity(classes, "hanks", rng) == "Tom_Hanks"
-    assert {choose_celebrity(classes, "", rng) for _ in range(40)} == set(classes)
+
+    def label(wanted: str, fields: tuple[str, ...] = ()) -> str:
+        return choose_celebrity(people, wanted, rng, fields).label
+
+    assert label("tony blair") == "Tony_Blair"
+    assert label("Serena_Williams") == "Serena_Williams"
+    assert label("hanks") == "Tom_Hanks"
+    assert label("jose maria aznar") == label("José María") == "Jose_Maria_Aznar"
+    # At random: only well-known people, of the fields asked for.
+    assert {label("") for _ in range(60)} == {"Tony_Blair", "Tom_Hanks", "Serena_Williams",
+                                             "Venus_Williams"}  # fmt: skip
+    assert {label("", ("sport",)) for _ in range(40)} == {"Serena_Williams", "Venus_Williams"}
+    with pytest.raises(ModelUnavailable):
+        label("", ("royalty",))
     with pytest.raises(UnknownCelebrity) as ambiguous:
-        choose_celebrity(classes, "williams", rng)
+        label("williams")
     assert ambiguous.value.details["options"] == "Serena Williams, Venus Williams"
     with pytest.raises(UnknownCelebrity) as typo:
-        choose_celebrity(classes, "Tony Blear", rng)
+        label("Tony Blear")
     assert "Tony Blair" in str(typo.value)
+    with pytest.raises(UnknownCelebrity) as accents:
+        label("Carlos Moyo")
+    assert "Carlos Moyá" in str(accents.value)
 
 
 async def test_a_photo_is_scored_by_its_largest_face_and_one_without_a_face_not_at_all(

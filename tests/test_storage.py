@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.chats import ChatSettings
 from engine.embedders import normalise
 from engine.errors import DuplicateFace, RegistrationLimit
 from engine.faces import Face
@@ -275,3 +276,22 @@ async def test_a_lost_notification_connection_is_reopened_and_memory_rebuilt(req
     finally:
         await registry.close()
         await db.close()
+
+
+# --- what a chat chose -------------------------------------------------------------------
+
+
+async def test_a_chats_fields_are_kept_per_chat_and_seen_by_every_replica(
+    replicas: list[Storage],
+) -> None:
+    a, b = ChatSettings(replicas[0]), ChatSettings(replicas[1])
+    assert await a.fields(SCOPE) is None
+    await a.set_fields(SCOPE, ["sport", "film", "sport"])
+    assert await b.fields(SCOPE) == ("film", "sport")  # FIELDS order, each once
+    assert await b.fields("telegram:-2") is None
+    await b.set_fields(SCOPE, ["music"])
+    assert await a.fields(SCOPE) == ("music",)
+    await a.set_fields(SCOPE, None)
+    assert await b.fields(SCOPE) is None
+    with pytest.raises(ValueError, match="not a field: cooking"):
+        await a.set_fields(SCOPE, ["cooking"])

@@ -118,6 +118,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notes_expiry ON notes (expires_at);
     """,
+    # 5: a chat's own choices (see SQLite's migration 5).
+    """
+    CREATE TABLE chat_settings (
+        scope      text PRIMARY KEY,
+        fields     text NOT NULL,
+        updated_at double precision NOT NULL
+    );
+    """,
 ]
 
 # Any number: the advisory lock that one process at a time migrates under.

@@ -113,6 +113,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX notes_expiry ON notes (expires_at);
     """,
+    # 5: what a chat chose for all its members: the celebrity fields its answers come
+    # from (space-separated names; no row: the LOOKALIKE_FIELDS default).
+    """
+    CREATE TABLE chat_settings (
+        scope      TEXT PRIMARY KEY,
+        fields     TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    """,
 ]
 
 
