@@ -259,7 +259,9 @@ class GameController:
             except NoFaceFound:
                 return [Reply(request.t("game_no_face", name=user.name))]
             await self.conversation.spent(request, found.work_s)
-            score = found.score
+            # Against one celebrity most faces score low on the lookalike scale; where a
+            # player stands among people in general is the game's number (and its order).
+            score = found.percentile
             result = await self.game.enter(round_.id, user.person(), found, score, at=arrived)
         if result.entry.photos == 1:
             key = "game_entry"
@@ -327,6 +329,8 @@ class GameController:
         lines = [t(lang, "game_results_late")] if result.late else []
         title = "game_results_stopped" if round_.outcome == "stopped" else "game_results"
         lines.append(t(lang, title, celebrity=self.name(round_)))
+        if result.standings:
+            lines.append(t(lang, "game_scale", celebrity=self.name(round_)))
         line = "game_line" if result.counted else "game_line_uncounted"
         for standing in result.standings[:SHOWN]:
             entry = standing.entry

@@ -151,9 +151,14 @@ ENGLISH: dict[str, Text] = {
     "game_status": (
         "A round is on: who looks most like {celebrity}? {seconds} s left. Send your selfie!"
     ),
-    "game_entry": "{name}: {score}% like {celebrity}. #{place} of {players} so far.",
-    "game_entry_better": "{name}: {score}%, a new best! #{place} of {players} so far.",
-    "game_entry_worse": "{name}: {score}%. Your best, {best}%, still counts.",
+    "game_entry": (
+        "{name}: closer to {celebrity} than {score}% of faces. #{place} of {players} so far."
+    ),
+    "game_entry_better": (
+        "{name}: closer than {score}% of faces, a new best! #{place} of {players} so far."
+    ),
+    "game_entry_worse": "{name}: closer than {score}% of faces. Your best, {best}%, still counts.",
+    "game_scale": "(The %: how many faces, of people in general, look less like {celebrity}.)",
     "game_no_face": (
         "{name}: I can't find a face in that photo, so it doesn't count. Send another!"
     ),
@@ -344,9 +349,17 @@ SPANISH: dict[str, Text] = {
         "Hay una ronda en marcha: ¿quién se parece más a {celebrity}? Quedan {seconds} s. "
         "¡Manda tu selfi!"
     ),
-    "game_entry": "{name}: {score}% de parecido con {celebrity}. Vas #{place} de {players}.",
-    "game_entry_better": "{name}: {score}%, ¡tu mejor foto! Vas #{place} de {players}.",
-    "game_entry_worse": "{name}: {score}%. Sigue contando tu mejor foto, con {best}%.",
+    "game_entry": (
+        "{name}: más cerca de {celebrity} que el {score}% de las caras. Vas #{place} de {players}."
+    ),
+    "game_entry_better": (
+        "{name}: más cerca que el {score}% de las caras, ¡tu mejor foto! Vas #{place} de {players}."
+    ),
+    "game_entry_worse": (
+        "{name}: más cerca que el {score}% de las caras. Sigue contando tu mejor foto, "
+        "con el {best}%."
+    ),
+    "game_scale": "(El %: cuántas caras, de gente cualquiera, se parecen menos a {celebrity}.)",
     "game_no_face": (
         "{name}: no encuentro ninguna cara en esa foto, así que no cuenta. ¡Manda otra!"
     ),
