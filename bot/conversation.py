@@ -362,6 +362,8 @@ class Conversation:
             return Reply(t(lang, "no_faces"))
         if not result.model_available:
             return Reply(t(lang, "no_model", n=len(result.faces)), tuple(pictures))
+        if fields and not any(face.predictions for face in result.faces):
+            return Reply(t(lang, "fields_nobody", fields=field_names(lang, fields)))
         lines = []
         if result.total_faces > len(result.faces):
             lines += [t(lang, "faces_capped", total=result.total_faces, shown=len(result.faces))]

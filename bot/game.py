@@ -329,8 +329,6 @@ class GameController:
         lines = [t(lang, "game_results_late")] if result.late else []
         title = "game_results_stopped" if round_.outcome == "stopped" else "game_results"
         lines.append(t(lang, title, celebrity=self.name(round_)))
-        if result.standings:
-            lines.append(t(lang, "game_scale", celebrity=self.name(round_)))
         line = "game_line" if result.counted else "game_line_uncounted"
         for standing in result.standings[:SHOWN]:
             entry = standing.entry
@@ -347,6 +345,8 @@ class GameController:
         if len(result.standings) > SHOWN:
             lines.append(t(lang, "game_more", n=len(result.standings) - SHOWN))
         lines.append(self._verdict(result, lang))
+        if result.standings:
+            lines.append(t(lang, "game_scale", celebrity=self.name(round_)))
         reference = await self.engine.reference_photo(round_.celebrity)
         collage = await self.game.podium(result, reference)
         pictures = (Picture("round.jpg", collage),) if collage else ()

@@ -253,9 +253,10 @@ class Celebrities:
 
     def percentile(self, similarity: float, index: int) -> int:
         """The share of strangers' faces (0-100) less similar to person ``index`` than
-        ``similarity``: "closer to them than 83% of faces". 50 without measurements."""
+        ``similarity``: "closer to them than 83% of faces". Without measurements (a model
+        built with no strangers), the resemblance score stands in for it."""
         if self.strangers is None:
-            return 50
+            return self.score(similarity)
         quantiles = self.strangers[index]
         shares = np.linspace(0, 100, len(quantiles))
         return round(float(np.interp(similarity, quantiles, shares)))

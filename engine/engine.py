@@ -297,7 +297,7 @@ class Engine:
         """Choose ``scope``'s fields (see `chat_fields`); None goes back to the default.
 
         Raises:
-            ValueError: one of ``fields`` is not in `engine.chats.FIELDS`.
+            ValueError: one of ``fields`` is not in `engine.celebrities.FIELDS`.
         """
         async with self._storage():
             await self._chats.set_fields(scope, fields)

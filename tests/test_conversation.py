@@ -250,3 +250,19 @@ async def test_a_chat_chooses_its_fields_and_a_word_that_names_none_is_explained
     assert "“cooking”" in unknown.text
     await conversation.on_command(chat, BOB, "fields", "todos")
     assert await engine.chat_fields(chat.scope) == ()
+
+
+async def test_lookalike_answers_from_the_field_asked_for(
+    conversation: Conversation, hopper: Image.Image
+) -> None:
+    chat = Chat("shell", "private")
+    photo = encode(hopper, "JPEG")
+    # The field given with the command holds for the photo sent after it.
+    (asked,) = await conversation.on_command(chat, ALICE, "lookalike", "other")
+    assert "Send me a photo" in asked.text
+    (answer,) = await conversation.on_photo(chat, ALICE, upload(photo))
+    assert "Grace Hopper" in answer.text and "Among Other only." in answer.text
+    (nobody,) = await conversation.on_command(chat, ALICE, "lookalike", "deporte", upload(photo))
+    assert nobody.text.startswith("I know no celebrities of Sport yet")
+    (everyone,) = await conversation.on_command(chat, ALICE, "lookalike", "", upload(photo))
+    assert "Grace Hopper" in everyone.text and "Among" not in everyone.text

@@ -228,8 +228,11 @@ async def test_help_and_the_registered_commands(discord_fake: FakeDiscord) -> No
     commands = {c["name"]: c for c in fake.commands[GUILD_ID]}
     assert {"lookalike", "register", "whoami", "forget", "help", "privacy", "lang"} <= set(commands)
     assert "start" not in commands
-    (photo,) = commands["lookalike"]["options"]
+    photo, field = commands["lookalike"]["options"]
     assert photo["type"] == 11 and photo["required"]  # an attachment
+    assert field["name"] == "field" and not field.get("required")  # /lookalike sport
+    assert [c["value"] for c in field["choices"]][:3] == ["film", "music", "sport"]
+    assert "fields" in commands  # a feature's command, from the same table
     (language,) = commands["lang"]["options"]
     assert [c["value"] for c in language["choices"]] == ["en", "es"]
 

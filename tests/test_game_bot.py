@@ -40,7 +40,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 GROUP = -2001
 PLAYERS = ("Alice", "Bob", "Carol")
 ALICE, BOB, CAROL = user(701, "Alice"), user(702, "Bob", "es"), user(703, "Carol")
-ENTRY = re.compile(r"^(\w+): (\d+)%", re.MULTILINE)
+# "Ann: closer to X than 83% of faces", or in Spanish "Ann: más cerca de X que el 83%".
+ENTRY = re.compile(r"^(\w+): (?:closer (?:to .+? )?than|más cerca (?:de .+? )?que el) (\d+)%", re.M)
 RANKED = re.compile(r"(\d+)\. (\w+) – (\d+)% \(\+(\d+)\)")
 
 
@@ -351,15 +352,16 @@ async def test_a_scripted_shell_round(
     lines = [f"{r['user'] or 'bot'}: {r['text']}" for r in said]
     assert lines[0].startswith("Me: 🎮 New round! Who looks most like Eileen Collins?")
     assert said[0]["images"]  # the reference photo
-    assert lines[1].startswith("Alice: Alice: 100% like Eileen Collins")
+    assert lines[1].startswith("Alice: Alice: closer to Eileen Collins than 100% of faces")
     assert lines[2].startswith("Bob: Bob: I can't find a face")
-    assert lines[3].startswith("Bob: Bob: 100% like Eileen Collins. #1 of 2")
+    assert lines[3].startswith("Bob: Bob: closer to Eileen Collins than 100% of faces. #1 of 2")
     assert lines[4].startswith("Carol: Carol: ")
     assert lines[5] == "Carol: Only whoever started this round, or an admin, can stop it."
     end = said[6]
     assert end["user"] is None and end["images"]  # the round's end, with its collage
     ranking = end["text"].splitlines()
     assert ranking[1:3] == ["1. Alice – 100% (+2)", "1. Bob – 100% (+2)"]
+    assert ranking[-1].startswith("(The %: how many faces")
     assert ranking[3].startswith("3. Carol – ") and ranking[3].endswith("(+1)")
     assert ranking[4].startswith("🏆 A tie! The winners: Alice and Bob.")
     assert said[7]["text"].splitlines()[1:] == [

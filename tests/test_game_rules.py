@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from engine import cards
-from engine.classifier import Celebrity
+from engine.celebrities import Celebrity
 from engine.engine import Engine
 from engine.errors import ModelUnavailable, NoFaceFound, RoundOver, RoundRunning, UnknownCelebrity
 from engine.faces import Face
