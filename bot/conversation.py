@@ -106,8 +106,10 @@ class Conversation:
                 "lookalike",
                 self.lookalike,
                 {
-                    "en": "Which celebrities do you look like? (send or reply to a photo)",
-                    "es": "¿A qué famosos te pareces? (manda una foto o responde a una)",
+                    "en": "Which celebrities do you look like? (with a photo; "
+                    "/lookalike sport: only athletes)",
+                    "es": "¿A qué famosos te pareces? (con una foto; "
+                    "/lookalike deporte: solo deportistas)",
                 },
                 photo=Photo.REQUIRED,
                 argument=FIELD_ARGUMENT,

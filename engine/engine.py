@@ -117,7 +117,7 @@ class Engine:
             "engine ready: embedder %s, device %s, celebrity model %s",
             self.pipeline.embedder.name,
             self.pipeline.device,
-            f"with {len(model.classes)} classes" if model else "missing",
+            f"with {len(model.classes)} people" if model else "missing",
         )
 
     async def close(self) -> None:
