@@ -139,6 +139,19 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+@pytest.fixture
+async def replicas(storage_url: str):
+    """Three storages on one database, as three processes would have."""
+    from engine.storage import connect
+
+    opened = [connect(storage_url) for _ in range(3)]
+    for db in opened:
+        await db.open()
+    yield opened
+    for db in opened:
+        await db.close()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_storage_url(request: pytest.FixtureRequest, tmp_path_factory) -> str:
     """A fresh database for one test module, once on each backend."""

@@ -15,7 +15,7 @@ from bot.limits import button_data
 from bot.shared import SharedQuestions
 from engine.engine import Engine
 from engine.pipeline import Pipeline
-from engine.storage import Storage, connect
+from engine.storage import Storage
 from engine.storage.shared import Notes
 
 pytestmark = pytest.mark.asyncio
@@ -25,13 +25,9 @@ ANN = User("telegram", "51", "Ann")
 
 
 @pytest.fixture
-async def storages(storage_url: str):
-    opened = [connect(storage_url) for _ in range(2)]
-    for db in opened:
-        await db.open()
-    yield opened
-    for db in opened:
-        await db.close()
+def storages(replicas: list[Storage]) -> list[Storage]:
+    """Two processes' storages on one database."""
+    return replicas[:2]
 
 
 async def test_a_note_is_read_everywhere_and_taken_once(storages: list[Storage]) -> None:

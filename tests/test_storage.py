@@ -26,17 +26,6 @@ FACE = Face((0, 0, 1, 1), 1.0, ())
 SCOPE = "telegram:-1"
 
 
-@pytest.fixture
-async def replicas(storage_url: str):
-    """Three storages on one database, as three processes would have."""
-    opened = [connect(storage_url) for _ in range(3)]
-    for db in opened:
-        await db.open()
-    yield opened
-    for db in opened:
-        await db.close()
-
-
 def registry_on(db: Storage, dim: int = 16, **policy: object) -> Registry:
     return Registry(db, embedder="dlib", dim=dim, policy=MatchPolicy(0.9, **policy), limit=5)
 
