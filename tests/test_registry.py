@@ -256,6 +256,18 @@ async def test_schema_is_versioned(tmp_path: Path) -> None:
         await connect(path).open()
 
 
+async def test_processes_starting_together_on_a_new_file_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "together.sqlite3"
+    opened = [connect(path) for _ in range(6)]
+    try:
+        await asyncio.gather(*(db.open() for db in opened))  # bot processes starting at once
+        for db in opened:
+            assert (await db.fetchone("PRAGMA user_version"))[0] == len(sqlite_backend.MIGRATIONS)
+    finally:
+        for db in opened:
+            await db.close()
+
+
 async def test_postgres_schema_is_versioned_and_migrated_once(request) -> None:
     from tests.conftest import new_database
 

@@ -217,23 +217,29 @@ class SQLiteStorage:
 
     @staticmethod
     async def _migrate(conn: aiosqlite.Connection) -> None:
-        (version,) = await (await conn.execute("PRAGMA user_version")).fetchone()  # type: ignore[misc]
-        if version > len(MIGRATIONS):
-            raise DatabaseError(
-                f"the database is at schema version {version}, newer than this code knows"
-            )
-        for number in range(version + 1, len(MIGRATIONS) + 1):
+        # Each step reads the version under the write lock: processes that start
+        # together on a new file take turns, and none applies a step twice.
+        while True:
             await conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in MIGRATIONS[number - 1].split(";"):
+                row = await (await conn.execute("PRAGMA user_version")).fetchone()
+                version = row[0]  # type: ignore[index]
+                if version > len(MIGRATIONS):
+                    raise DatabaseError(
+                        f"the database is at schema version {version}, newer than this code knows"
+                    )
+                if version == len(MIGRATIONS):
+                    await conn.execute("COMMIT")
+                    return
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version = {number}")
+                await conn.execute(f"PRAGMA user_version = {version + 1}")
                 await conn.execute("COMMIT")
             except BaseException:
                 await conn.execute("ROLLBACK")
                 raise
-            log.info("database migrated to schema version %d", number)
+            log.info("database migrated to schema version %d", version + 1)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_Transaction]:
