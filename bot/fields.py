@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Sequence
 
 from bot import replies
 from bot.commands import Argument, Choice, Command, Request
 from bot.core import Reply
-from engine.chats import FIELDS
+from engine.celebrities import FIELDS, folded
 from engine.engine import Engine
 
 # "all" in either language puts a chat back on the default.
@@ -22,19 +21,13 @@ ALIASES = {
 }  # fmt: skip
 
 
-def _plain(word: str) -> str:
-    """Lower case without accents, so that "Música" and "musica" are one word."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def _words() -> dict[str, str]:
-    words = {_plain(k): v for k, v in ALIASES.items()}
+    words = {folded(k): v for k, v in ALIASES.items()}
     for field in FIELDS:
         words[field] = field
         for lang in replies.LANGUAGES:
-            words[_plain(replies.t(lang, f"field.{field}"))] = field
-            words[_plain(replies.t(lang, f"field.{field}").split()[0])] = field
+            words[folded(replies.t(lang, f"field.{field}"))] = field
+            words[folded(replies.t(lang, f"field.{field}").split()[0])] = field
     return words
 
 
@@ -47,7 +40,7 @@ def parse(text: str) -> tuple[tuple[str, ...], list[str], bool]:
     tokens = [w for w in text.replace(",", " ").replace("&", " ").split() if w]
     found, unknown, every = set(), [], False
     for token in tokens:
-        plain = _plain(token)
+        plain = folded(token)
         if plain in EVERY:
             every = True
         elif plain in WORDS:

@@ -10,6 +10,7 @@ import re
 import tempfile
 import threading
 import time
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,9 +77,16 @@ def display_name(label: str) -> str:
     return label.replace("_", " ").strip()
 
 
+def folded(text: str) -> str:
+    """``text`` as people may type it: any case, accents optional ("Música" -> "musica")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def gallery_file_name(label: str) -> str:
-    """The file name of a person's reference photo in NAME.gallery/."""
-    return re.sub(r"[^\w.-]+", "_", label).strip("._") or "class"
+    """The file name (without ".jpg") of a person's reference photo, in NAME.gallery/ and
+    in the reference thumbnails' folder."""
+    return re.sub(r"[^\w.-]+", "_", label).strip("._") or "person"
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:

@@ -7,13 +7,12 @@ import difflib
 import io
 import logging
 import random
-import unicodedata
 from collections.abc import Callable, Collection, Sequence
 
 from PIL import Image
 
 from engine import cards, render
-from engine.celebrities import Celebrity, display_name
+from engine.celebrities import Celebrity, display_name, folded
 from engine.errors import ModelUnavailable, UnknownCelebrity
 from engine.registry import Person
 
@@ -178,8 +177,7 @@ def rank(entries: Sequence[Entry], counted: bool = True) -> tuple[Standing, ...]
 
 def _normal(name: str) -> str:
     """A name as people type it: any case, accents optional, underscores as spaces."""
-    plain = unicodedata.normalize("NFKD", display_name(name).casefold())
-    return " ".join("".join(c for c in plain if not unicodedata.combining(c)).split())
+    return " ".join(folded(display_name(name)).split())
 
 
 def choose_celebrity(

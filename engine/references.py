@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
 from engine import cards
+from engine.celebrities import gallery_file_name
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,9 @@ TILE = 256
 
 
 def file_name(label: str) -> str:
-    """The thumbnail's file name for a dataset folder name ("José_María_Aznar.jpg")."""
-    return (re.sub(r"[^\w.-]+", "_", label).strip("._") or "person") + ".jpg"
+    """The thumbnail's file name for a dataset folder name ("José_María_Aznar.jpg"), the
+    same in NAME.gallery/ as here."""
+    return gallery_file_name(label) + ".jpg"
 
 
 def find(label: str, folders: Sequence[Path | None]) -> Path | None:
