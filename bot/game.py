@@ -139,10 +139,8 @@ class GameController:
 
     def name(self, round_: Round) -> str:
         """The round's celebrity as the model's roster spells it ("José María Aznar")."""
-        for celebrity in self.engine.celebrities():
-            if celebrity.label == round_.celebrity:
-                return celebrity.name
-        return round_.celebrity_name
+        celebrity = self.engine.celebrity(round_.celebrity)
+        return celebrity.name if celebrity is not None else round_.celebrity_name
 
     # --- commands --------------------------------------------------------------------
 

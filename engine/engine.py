@@ -143,6 +143,10 @@ class Engine:
         model = self.pipeline.classifier
         return model.celebrities if model is not None else ()
 
+    def celebrity(self, name: str) -> Celebrity | None:
+        """The current gallery's celebrity with this label or display name, if any."""
+        return self.pipeline.known(name)
+
     async def reference_photo(self, celebrity: str) -> bytes | None:
         """A JPEG of the celebrity (label or display name): their reference face, or, where
         none was built, a card with their name and field. None only if it cannot be drawn."""

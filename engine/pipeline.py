@@ -31,11 +31,9 @@ log = logging.getLogger(__name__)
 # dlib's network, and larger passes are no faster on a CPU.
 EMBED_CHUNK = 128
 
-# One lookalike request: (file bytes, top-k or None, render) and optionally the fields
-# its answers are restricted to.
-LookalikeRequest = (
-    tuple[bytes, int | None, bool] | tuple[bytes, int | None, bool, Collection[str] | None]
-)
+# One lookalike request: (file bytes, top-k or None, render, the fields its answers are
+# restricted to or None).
+LookalikeRequest = tuple[bytes, int | None, bool, Collection[str] | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +261,7 @@ class Pipeline:
     def lookalike_batch(
         self, requests: Sequence[LookalikeRequest]
     ) -> list[PhotoResult | LookalikeError]:
-        """Several lookalike requests, (file bytes, top-k, render[, fields]), as one batch.
+        """Several lookalike requests, (file bytes, top-k, render, fields), as one batch.
 
         Detection groups photos of the same size and every face of every photo
         goes through the embedder in one pass. A file that is not a usable photo
@@ -273,18 +271,17 @@ class Pipeline:
         results: list[PhotoResult | LookalikeError | None] = []
         photos: list[Image.Image] = []
         wanted: list[Collection[str] | None] = []
-        for request in requests:
+        for data, _, _, fields in requests:
             try:
-                photos.append(self.decode(request[0]))
-                wanted.append(request[3] if len(request) > 3 else None)  # type: ignore[misc]
+                photos.append(self.decode(data))
+                wanted.append(fields)
                 results.append(None)  # filled in below
             except LookalikeError as exc:
                 results.append(exc)
-        top_k = max((r[1] or self.settings.top_k) for r in requests)
+        top_k = max((k or self.settings.top_k) for _, k, _, _ in requests)
         found = iter(self.lookalike_many(photos, top_k, wanted))
         pictures = iter(photos)
-        for index, request in enumerate(requests):
-            k, draw = request[1], request[2]
+        for index, (_, k, draw, _) in enumerate(requests):
             if results[index] is not None:
                 continue
             result, photo = next(found), next(pictures)
@@ -312,19 +309,25 @@ class Pipeline:
             collage = render.to_jpeg(render.collage(rows))
         return dataclasses.replace(result, annotated=annotated, collage=collage)
 
+    def known(self, name: str) -> Celebrity | None:
+        """The current model's celebrity with this label or display name, if any."""
+        model = self.classifier
+        index = model.index_of(name) if model is not None else None
+        return model.people[index] if model is not None and index is not None else None
+
     def celebrity(self, name: str) -> Celebrity:
         """The model's celebrity with this label or display name; one made from the name
         itself when the model has none (it was replaced, or there is no model)."""
-        model = self.classifier
-        for known in model.celebrities if model is not None else ():
-            if name in (known.label, known.name):
-                return known
+        known = self.known(name)
+        if known is not None:
+            return known
         return Celebrity(name.replace(" ", "_"), name.replace("_", " "), field="")
 
     @property
     def reference_folders(self) -> tuple[Path | None, ...]:
         # A model trained with its own gallery of thumbnails comes first.
-        return (getattr(self.classifier, "gallery", None), self.settings.references)
+        model = self.classifier
+        return (model.gallery if model is not None else None, self.settings.references)
 
     def reference(self, name: str) -> Image.Image:
         """The celebrity's reference photo (label or display name), else a drawn card."""
