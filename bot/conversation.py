@@ -64,25 +64,21 @@ class Conversation:
         clock = clock or time.monotonic
         self.engine = engine
         self.settings = settings
-        self.limits = limits or Limits(
+        budgets = (
             settings.rate_limit_photos,
             settings.rate_limit_work_seconds,
             settings.rate_limit_seconds,
-            clock,
         )
-        self.questions = Questions(settings.consent_timeout, clock)
         if shared:
             from bot.shared import SharedLimits, SharedQuestions
 
-            self.limits = limits or SharedLimits(
-                engine,
-                settings.rate_limit_photos,
-                settings.rate_limit_work_seconds,
-                settings.rate_limit_seconds,
-            )
-            self.questions = SharedQuestions(
+            self.limits = limits or SharedLimits(engine, *budgets)
+            self.questions: Questions = SharedQuestions(
                 engine, settings.consent_timeout, clock, owners=self._owners
             )
+        else:
+            self.limits = limits or Limits(*budgets, clock)
+            self.questions = Questions(settings.consent_timeout, clock)
         self._commands: dict[str, Command] = {}
         self._photo_hooks: list[PhotoHook] = []
         self._forget_hooks: list[Callable[[User], Awaitable[int]]] = []

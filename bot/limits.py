@@ -11,6 +11,9 @@ from typing import Any
 
 from bot.core import Chat, Upload, User
 
+# Rebuilds a platform's Upload from what was stored of it: (ref, size, type, sender).
+UploadSource = Callable[[str, int | None, str | None, str | None], Upload]
+
 
 class Budget:
     """At most ``limit`` units of cost per ``window`` seconds for each key (a sliding window).
@@ -174,6 +177,10 @@ class Questions:
 
     async def flush(self) -> None:
         """Wait until what was asked and closed is seen by other processes."""
+
+    def add_source(self, platform: str, source: UploadSource) -> None:
+        """How to rebuild a photo another process asked for (see bot.shared); questions
+        kept in this process hold their photos whole, so they need none."""
 
 
 # Telegram refuses callback data over 64 bytes; every platform gets the same data.

@@ -8,14 +8,11 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from bot.core import Chat, Upload, User
-from bot.limits import Question, Questions, Refusal
+from bot.core import Chat, User
+from bot.limits import Question, Questions, Refusal, UploadSource
 from engine.engine import Engine
 
 log = logging.getLogger(__name__)
-
-# Rebuilds a platform's Upload from what was stored of it: (ref, size, type, sender).
-UploadSource = Callable[[str, int | None, str | None, str | None], Upload]
 
 
 class SharedLimits:

@@ -197,9 +197,10 @@ class TelegramAdapter:
         self.application.add_error_handler(self.on_error)
         self.scheduler = JobQueueScheduler(self.application)
         self._stop = asyncio.Event()
-        add_source = getattr(conversation.questions, "add_source", None)
-        if add_source is not None:  # questions another replica asked may hold a photo
-            add_source(PLATFORM, functools.partial(upload_from, self.application.bot))
+        # Questions another replica asked may hold a photo, by its file_id.
+        conversation.questions.add_source(
+            PLATFORM, functools.partial(upload_from, self.application.bot)
+        )
 
     @property
     def bot(self) -> Bot:
