@@ -164,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     show = as_json if args.json else as_text
     failures = 0
+    # None: tqdm draws only on a terminal, never carriage returns into a log (as training).
+    quiet = args.quiet or not several
     progress = tqdm(
-        total=len(files), unit="photo", disable=args.quiet or not several, file=sys.stderr
+        total=len(files), unit="photo", disable=True if quiet else None, file=sys.stderr
     )
     with progress:
         for file, photo, result, error in process(pipeline, files, args.top_k, args.fields):

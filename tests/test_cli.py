@@ -44,6 +44,7 @@ def test_json_lines_for_a_folder_without_a_model(photos: Path, tmp_path: Path) -
     done = run_cli(photos, "--json", "--embeddings", model=tmp_path / "none")
     assert done.returncode == 0, done.stderr
     assert "faces and embeddings only" in done.stderr
+    assert "%|" not in done.stderr  # no progress bar when standard error is not a terminal
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     by_name = {Path(line["file"]).name: line for line in lines}
     assert set(by_name) == {"astronaut.png", "hopper.webp", "coffee.jpg"}  # notes.txt skipped
