@@ -3,14 +3,18 @@ as facenet-pytorch's own MTCNN loop."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from benchmarks.detection import evaluate, labelled_photos, two_people
-from engine import mtcnn
+from engine import mtcnn, mtcnn_nets
 from engine.pipeline import Pipeline
-from tests.conftest import DATASETS
+from tests.conftest import DATASETS, ROOT
 
 GROUPS = DATASETS / "groups"
 
@@ -70,3 +74,67 @@ def test_a_batch_gives_each_photos_own_faces(pipeline: Pipeline) -> None:
     ((single, _),) = mtcnn.detect(nets, pixels[None])
     assert len(alone[0]) == len(together[0]) == 2 and len(empty[0]) == 0
     assert np.abs(alone[0] - single).max() < 1e-3
+
+
+def test_the_networks_are_facenet_pytorchs_with_its_weights() -> None:
+    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
+
+    torch.manual_seed(0)
+    ours = mtcnn_nets.networks()
+    for net, theirs, size in zip(ours, (PNet(), RNet(), ONet()), (37, 24, 48), strict=True):
+        x = torch.randn(3, 3, size, size)
+        fast = net.to(memory_format=torch.channels_last)  # as the detector runs them
+        with torch.inference_mode():
+            outputs = fast(x.to(memory_format=torch.channels_last)), theirs.eval()(x)
+            for a, b in zip(*outputs, strict=True):
+                assert a.shape == b.shape
+                assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("count", [0, 1, 300, 3000])  # 3000 boxes: torchvision's other path
+def test_batched_nms_keeps_what_torchvisions_keeps(count: int) -> None:
+    from torchvision.ops import batched_nms
+
+    torch.manual_seed(count)
+    corners = torch.rand(count, 2) * 200
+    boxes = torch.cat([corners, corners + 5 + torch.rand(count, 2) * 40], dim=1)
+    scores, groups = torch.rand(count), torch.randint(0, 4, (count,))
+    for limit in (0.5, 0.7):
+        expected = batched_nms(boxes, scores, groups, limit)
+        assert torch.equal(mtcnn_nets.batched_nms(boxes, scores, groups, limit), expected)
+
+
+def test_detecting_and_embedding_import_neither_torchvision_nor_facenet_pytorch() -> None:
+    """Their imports cost 1.4 s of every start (benchmarks/versus_face_recognition.py)."""
+    code = (
+        "import sys; from PIL import Image; from skimage import data;"
+        "from engine.config import Settings; from engine.pipeline import Pipeline;"
+        "p = Pipeline(Settings.from_env());"
+        "(f,), = p.embed_faces([Image.fromarray(data.astronaut())]);"
+        "print(sorted(m for m in ('torchvision', 'facenet_pytorch', 'torch._dynamo')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_face_recognition_recipe_finds_and_describes_the_astronaut(tmp_path) -> None:
+    """benchmarks/versus_face_recognition.py's other command gives what it claims."""
+    from benchmarks.common import astronaut
+
+    astronaut().save(tmp_path / "astronaut.jpg")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.face_recognition_recipe", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    faces = json.loads(line)["faces"]
+    assert faces and all(len(f["embedding"]) == 128 for f in faces), line[:300]
+    assert any(abs(f["box"][0] - 181) < 20 and abs(f["box"][1] - 62) < 30 for f in faces)
