@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ from engine.registry import Match, Person, Registry, Unknown
 from engine.storage import DatabaseError, connect
 from engine.storage import postgres as pg_backend
 from engine.storage import sqlite as sqlite_backend
-from tests.conftest import encode
+from tests.conftest import ROOT, encode
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -283,3 +286,30 @@ async def test_postgres_schema_is_versioned_and_migrated_once(request) -> None:
     finally:
         for db in replicas:
             await db.close()
+
+
+def test_separate_processes_opening_a_new_file_at_one_instant_all_come_up(tmp_path: Path) -> None:
+    """Switching a new file to WAL answers "locked" at once, not after the busy timeout,
+    while another process does the same: a bot's second shard once exited on it."""
+    code = (
+        "import asyncio, sys, time; from engine.storage import connect\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "async def main():\n"
+        "    db = connect(sys.argv[1]); await db.open(); await db.close()\n"
+        "asyncio.run(main())\n"
+    )
+    for attempt in range(4):
+        path = tmp_path / f"new{attempt}.sqlite3"
+        instant = time.time() + 3.0  # every process imported and waiting by then
+        started = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(path), str(instant)],
+                cwd=ROOT,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        for process in started:
+            _, err = process.communicate(timeout=60)
+            assert process.returncode == 0, err

@@ -194,8 +194,8 @@ class SQLiteStorage:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
+            await self._wal(conn)
             for pragma in (
-                "journal_mode=WAL",
                 "foreign_keys=ON",
                 "secure_delete=ON",
                 "synchronous=FULL",  # a committed registration survives a power cut too
@@ -214,6 +214,20 @@ class SQLiteStorage:
             await self._conn.close()
             self._conn = None
             self._reader = None
+
+    async def _wal(self, conn: aiosqlite.Connection) -> None:
+        """Write-ahead logging, waiting for the other processes opening the same new file:
+        switching a new file to WAL answers "database is locked" at once, without waiting
+        for the busy timeout, while another process is doing the same."""
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout
+        while True:
+            try:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
 
     @staticmethod
     async def _migrate(conn: aiosqlite.Connection) -> None:
