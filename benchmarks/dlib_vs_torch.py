@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from engine.dlib_resnet import DlibResNet, chips_to_tensor, load_dlib_resnet  # noqa: E402
-from engine.embedders import package_file  # noqa: E402
+from engine.packages import package_file  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "datasets" / "lfw" / "images"
 # Where the faces are, roughly, as (x1, y1, x2, y2).

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from engine.__main__ import photo_files
-from engine.embedders import package_file
+from engine.packages import package_file
 
 
 def main() -> None:

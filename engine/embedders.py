@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import threading
@@ -18,6 +17,7 @@ from engine.config import Settings
 from engine.device import resolve_device
 from engine.errors import EmbedderUnavailable
 from engine.faces import Face
+from engine.packages import package_file
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +95,6 @@ def pool_views(vectors: torch.Tensor, count: int) -> np.ndarray:
     return normalise(summed.float().cpu().numpy())
 
 
-def package_file(package: str, *parts: str) -> Path:
-    """A data file inside an installed package, found without importing it.
-
-    face_recognition_models imports pkg_resources, which setuptools 82 removed, so
-    it cannot be imported on current set-ups; its files are still there.
-    """
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderUnavailable(f"The Python package {package} is not installed.")
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.is_file():
-        raise EmbedderUnavailable(f"{package} has no file {'/'.join(parts)}.")
-    return path
-
-
 class DlibEmbedder:
     """dlib's ResNet face descriptor (128-d; 99.38% on LFW as published by dlib).
 
@@ -148,9 +133,13 @@ class DlibEmbedder:
                     ) from exc
                 from engine.dlib_resnet import load_dlib_resnet
 
-                models = ("face_recognition_models", "models")
-                shape = package_file(*models, "shape_predictor_5_face_landmarks.dat")
-                net = package_file(*models, "dlib_face_recognition_resnet_model_v1.dat")
+                def model_file(name: str) -> Path:
+                    return package_file(
+                        "face_recognition_models", "models", name, missing=EmbedderUnavailable
+                    )
+
+                shape = model_file("shape_predictor_5_face_landmarks.dat")
+                net = model_file("dlib_face_recognition_resnet_model_v1.dat")
                 try:
                     self._net = load_dlib_resnet(net).to(self.device)
                 except ValueError as exc:

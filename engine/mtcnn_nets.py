@@ -11,24 +11,15 @@ the same names, so their state dicts load as they are.
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
-import importlib.util
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import ModelError
-
-
-def _package_folder(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"The Python package {package} is not installed.")
-    return Path(next(iter(spec.submodule_search_locations)))
+from engine.packages import package_file, package_folder
 
 
 def _pool(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -113,45 +104,34 @@ class ONet(nn.Module):
 
 def networks() -> tuple[PNet, RNet, ONet]:
     """P-Net, R-Net and O-Net with the weights inside facenet-pytorch, in eval mode."""
-    data = _package_folder("facenet_pytorch") / "data"
     with torch.device("meta"):  # no random initial weights: they are replaced at once
         nets = (PNet(), RNet(), ONet())
     for net, name in zip(nets, ("pnet", "rnet", "onet"), strict=True):
-        path = data / f"{name}.pt"
-        if not path.is_file():
-            raise ModelError(f"facenet-pytorch has no file data/{name}.pt.")
+        path = package_file("facenet_pytorch", "data", f"{name}.pt")
         weights = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(weights, assign=True)
         net.eval()
     return nets
 
 
-_nms: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None
-_nms_lock = threading.Lock()
-
-
-def _load_nms() -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
+@functools.cache
+def _nms() -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
     """torchvision's compiled ``nms``, from its extension library when that can be found
     by name; otherwise through ``torchvision.ops`` (the same kernel, imported slowly)."""
-    global _nms
-    with _nms_lock:
-        if _nms is None:
-            folder = _package_folder("torchvision")
-            for name in ("_C_stable", "_C"):
-                for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                    library = folder / f"{name}{suffix}"
-                    if not library.is_file():
-                        continue
-                    try:
-                        torch.ops.load_library(str(library))
-                        _nms = torch.ops.torchvision.nms
-                        return _nms
-                    except (OSError, RuntimeError, AttributeError):
-                        pass
-            from torchvision.ops import nms
+    folder = package_folder("torchvision")
+    for name in ("_C_stable", "_C"):
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            library = folder / f"{name}{suffix}"
+            if not library.is_file():
+                continue
+            try:
+                torch.ops.load_library(str(library))
+                return torch.ops.torchvision.nms
+            except (OSError, RuntimeError, AttributeError):
+                pass
+    from torchvision.ops import nms
 
-            _nms = nms
-        return _nms
+    return nms
 
 
 def batched_nms(
@@ -166,4 +146,4 @@ def batched_nms(
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     shift = groups.to(boxes) * (boxes.max() + 1)
-    return _load_nms()(boxes + shift[:, None], scores, limit)
+    return _nms()(boxes + shift[:, None], scores, limit)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from engine.dlib_resnet import DlibResNet, chips_to_tensor, load_dlib_resnet
-from engine.embedders import package_file
+from engine.packages import package_file
 from tests.conftest import ASTRONAUT_BOX, HOPPER_BOX
 
 # Max abs difference per component (descriptors have length ~1.5): what the README claims.

@@ -225,7 +225,8 @@ class SQLiteStorage:
                 await conn.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                busy = exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or asyncio.get_running_loop().time() > deadline:
                     raise
                 await asyncio.sleep(0.02)
 
