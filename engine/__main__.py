@@ -16,6 +16,7 @@ from engine.celebrities import FIELDS
 from engine.config import Settings
 from engine.errors import LookalikeError
 from engine.pipeline import PhotoResult, Pipeline
+from engine.pipes import reader_may_leave
 
 BATCH = 16
 
@@ -169,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = tqdm(
         total=len(files), unit="photo", disable=True if quiet else None, file=sys.stderr
     )
-    with progress:
+    with reader_may_leave(), progress:
         for file, photo, result, error in process(pipeline, files, args.top_k, args.fields):
             failures += error is not None
             progress.write(show(file, result, error, args.embeddings), file=sys.stdout)

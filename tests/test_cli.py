@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,7 @@ from PIL import Image
 
 from engine.celebrities import Celebrities, people_of
 from engine.pipeline import Pipeline
-from tests.conftest import encode, run_module
+from tests.conftest import ROOT, encode, run_module
 
 
 def run_cli(*args: object, model: Path) -> subprocess.CompletedProcess[str]:
@@ -92,3 +94,27 @@ def test_json_scores_are_the_bots_scale_and_fields_restrict(
     assert best["label"] == "Eileen_Collins" and best["field"] == "other"
     only = run_cli(photos / "astronaut.png", "--json", "--field", "sport", model=two_person_model)
     assert json.loads(only.stdout)["faces"][0]["top_k"] == []
+
+
+@pytest.mark.parametrize("command", ["engine", "people"])
+def test_a_reader_that_leaves_early_ends_the_command_quietly(
+    command: str, photos: Path, two_person_model: Path
+) -> None:
+    """``python -m engine photos/ | head``: the reader is gone before the first line."""
+    module, args = {
+        "engine": ("engine", [photos, "--json"]),
+        "people": ("training", ["people", "--model", two_person_model]),
+    }[command]
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: every write meets a closed pipe
+    with os.fdopen(write, "w") as stdout:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *map(str, args)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "LOOKALIKE_MODEL": str(two_person_model)},
+        )
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

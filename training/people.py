@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.celebrities import FIELDS, Celebrities
 from engine.errors import ModelUnavailable
+from engine.pipes import reader_may_leave
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,10 +26,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
+    with reader_may_leave():
         show(model, args)
-    except BrokenPipeError:  # `... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
