@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.app import PLATFORMS, choose, configure_logging, run
 from bot.config import BotSettings
+from engine.process import leave
 
 SHELL_LOG = Path("run/logs/shell.log")
 
@@ -55,4 +56,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

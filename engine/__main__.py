@@ -16,7 +16,7 @@ from engine.celebrities import FIELDS
 from engine.config import Settings
 from engine.errors import LookalikeError
 from engine.pipeline import PhotoResult, Pipeline
-from engine.pipes import reader_may_leave
+from engine.process import leave, reader_may_leave
 
 BATCH = 16
 
@@ -182,4 +182,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -118,3 +118,41 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly(
             env={**os.environ, "PYTHONPATH": str(ROOT), "LOOKALIKE_MODEL": str(two_person_model)},
         )
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("engine", "{photos}", "--json"),
+        ("training", "people", "--model", "{model}"),
+        ("bot", "shell"),
+    ],
+    ids=["engine", "people", "bot"],
+)
+def test_the_commands_leave_without_collecting_garbage_and_lose_no_output(
+    command: tuple[str, ...], photos: Path, two_person_model: Path
+) -> None:
+    """Each command freezes the collector before Python's exit, which walked every live
+    object several times (1 s a run with torch loaded), and its output and exit status
+    are whole. The ``__main__`` block runs as ``python -m`` runs it; an atexit handler,
+    registered first and so run last, reports the frozen count."""
+    module, *args = (part.format(photos=photos, model=two_person_model) for part in command)
+    probe = (
+        "import atexit, gc, runpy, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, file=sys.stderr))\n"
+        f"sys.argv = ['{module}', *{args!r}]\n"
+        f"runpy.run_module('{module}', run_name='__main__', alter_sys=True)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        input="/help\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "LOOKALIKE_MODEL": str(two_person_model)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rstrip().endswith("frozen True"), done.stderr
+    expected = {"engine": 3, "training": 2, "bot": 1}[module]
+    assert len(done.stdout.strip().splitlines()) >= expected, done.stdout

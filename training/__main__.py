@@ -7,6 +7,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine.process import leave
+
 # Each subcommand is a module with main(argv) -> int; training is the default.
 COMMANDS = {
     "train": "training.train",
@@ -25,4 +27,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.celebrities import FIELDS, Celebrities
 from engine.errors import ModelUnavailable
-from engine.pipes import reader_may_leave
+from engine.process import reader_may_leave
 
 
 def main(argv: Sequence[str] | None = None) -> int:
