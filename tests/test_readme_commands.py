@@ -6,7 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+LFW = ROOT.parent / "shared" / "datasets" / "lfw"
 
 
 def run(command: str, stdin: str = "") -> str:
@@ -31,3 +34,23 @@ def test_the_json_shell_answers_help() -> None:
     out = run(".venv/bin/python -m bot shell --json", stdin="/help\n")
     (reply,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert "/lookalike" in reply["text"] and "/fields" in reply["text"]
+
+
+def readme_command(start: str) -> str:
+    """The README's command that begins with ``start``, its continuation lines included."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    command = [lines[first]]
+    while command[-1].endswith("\\"):
+        command.append(lines[first + len(command)])
+    return "\n".join(command)
+
+
+@pytest.mark.skipif(not LFW.is_dir(), reason="needs ../shared/datasets/lfw")
+def test_training_evaluate_gives_the_readmes_held_out_figures() -> None:
+    """About 2 minutes with an empty embedding cache: 576 held-out LFW photos."""
+    command = readme_command(".venv/bin/python -m training evaluate")
+    result = json.loads(run(command))
+    assert result["photos"] == 576 and result["gallery_people"] >= 1000
+    readme = (ROOT / "README.md").read_text()
+    assert f"**{result['top1']:.2%}** | **{result['top5']:.2%}**" in readme, result
