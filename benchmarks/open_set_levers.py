@@ -14,6 +14,10 @@ nobody misidentified (an exact threshold, not a grid), for:
   ``z``: a score minus the mean of the template's K best cohort scores (a
   per-person threshold); ``zs``: also divided by their deviation; ``t``: the
   same with the query's; ``as``: the mean of ``zs`` and ``t`` (adaptive S-norm).
+
+Then, for the whole set and each gallery size, the strangers that set the
+threshold with the best-photo score: the three whose best match scores highest,
+whom they match, and how many genuine queries score below each.
 """
 
 from __future__ import annotations
@@ -80,6 +84,19 @@ def tar_at_zero_fa(truth: np.ndarray, scores: np.ndarray, margin: float) -> floa
     return float((leads & genuine & (best == truth) & (top >= threshold)).sum() / genuine.sum())
 
 
+def threshold_setters(truth, scores, names, strangers, count=3):
+    """The ``count`` strangers with the highest best-person scores: (stranger, the person
+    matched, the score, genuine queries whose own person's score is below it)."""
+    genuine = truth >= 0
+    own = scores[np.flatnonzero(genuine), truth[genuine]]
+    top, who = scores[~genuine].max(1), scores[~genuine].argmax(1)
+    order = np.argsort(-top)[:count]
+    return [
+        (strangers[i].parent.name, names[who[i]], round(float(v), 4), int((own < v).sum()))
+        for i, v in zip(order, top[order], strict=True)
+    ]
+
+
 def lever(templates, owners, queries, truth, cohort, people, how: str, margin: float, k: int):
     scores = queries @ templates.T
     if how[:2] in ("as", "t-", "zs", "z-"):
@@ -133,11 +150,14 @@ def main() -> None:
             for how, margin, k in LEVERS:
                 name = how + (f"+{margin}" if margin else "") + (f"/{k}" if k else "")
                 row[name] = lever(templates, owners, queries, truth, cohort, size, how, margin, k)
+            if half == "all":
+                best = person_scores(queries @ templates.T, owners, size, False)
+                row["setters"] = threshold_setters(truth, best, chosen, stranger_pool)
             rows.append(row)
     if args.json:
         print(json.dumps(rows))
         return
-    columns = [c for c in rows[0] if c not in ("half", "people", "genuine")]
+    columns = [c for c in rows[0] if c not in ("half", "people", "genuine", "setters")]
     print("TAR at zero false accepts; cohort:", len(cohort), "photos of pairsDevTrain.txt")
     print("  half people genuine " + " ".join(f"{c:>10}" for c in columns))
     for r in rows:
@@ -145,6 +165,13 @@ def main() -> None:
             f"  {r['half']:<4} {r['people']:>6} {r['genuine']:>7} "
             + " ".join(f"{r[c]:10.1%}" for c in columns)
         )
+    print("Strangers that set the threshold (best photo): stranger ~ person, score, genuine below")
+    for r in rows:
+        if "setters" in r:
+            print(
+                f"  {r['people']:>4} people, {r['genuine']} genuine: "
+                + "; ".join(f"{a} ~ {b} {v:.4f} ({n})" for a, b, v, n in r["setters"])
+            )
 
 
 if __name__ == "__main__":
