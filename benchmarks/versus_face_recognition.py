@@ -34,14 +34,14 @@ from PIL import Image
 
 from benchmarks.common import ROOT, astronaut, hopper
 
-VAL = ROOT.parent / "shared" / "datasets" / "five-celebrities" / "val"
+FIVE = ROOT.parent / "shared" / "datasets" / "five-celebrities"
 SIDE = 1280
 
 
 def make_folder(folder: Path, which: str = "val") -> int:
     """The photos at SIDE px on their longer side, as JPEGs in ``folder``; their count."""
     sets = ["val"] if which == "val" else ["train", "val"]
-    sources = sorted(p for name in sets for p in (VAL.parent / name).glob("*/*.jpg"))
+    sources = sorted(p for name in sets for p in (FIVE / name).glob("*/*.jpg"))
     photos = [(f"{p.parent.parent.name}_{p.parent.name}_{p.name}", Image.open(p)) for p in sources]
     if not photos:
         photos = [(f"{i:02d}.jpg", (astronaut(), hopper())[i % 2]) for i in range(25)]
