@@ -15,6 +15,11 @@ nobody misidentified (an exact threshold, not a grid), for:
   per-person threshold); ``zs``: also divided by their deviation; ``t``: the
   same with the query's; ``as``: the mean of ``zs`` and ``t`` (adaptive S-norm).
 
+Then per-template quality weights, with the best-photo score: each template's score
+minus beta x (1 - its quality), the quality being ``size``, its face's width over
+100 px (LFW's faces are about 93 px wide), or ``agree``, its mean cosine to the
+person's other templates.
+
 Then, for the whole set and each gallery size, the strangers that set the
 threshold with the best-photo score: the three whose best match scores highest,
 whom they match, and how many genuine queries score below each.
@@ -23,8 +28,10 @@ whom they match, and how many genuine queries score below each.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +58,7 @@ LEVERS = (
     ("as-max", 0.0, 100),
     ("as-top2", 0.0, 100),
 )
+QUALITY = (("size", 0.05), ("size", 0.1), ("size", 0.2), ("agree", 0.05), ("agree", 0.1))
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -84,6 +92,20 @@ def tar_at_zero_fa(truth: np.ndarray, scores: np.ndarray, margin: float) -> floa
     return float((leads & genuine & (best == truth) & (top >= threshold)).sum() / genuine.sum())
 
 
+def quality_penalty(t, how: str, widths: dict[Path, float]) -> np.ndarray:
+    """Each template's 1 - quality: ``size``, 1 - its face's width / 100 px (at least 0);
+    ``agree``, 1 - its mean cosine to the person's other templates."""
+    if how == "size":
+        return np.maximum(0.0, 1 - np.array([widths[f] for f in t.template_files]) / 100)
+    penalty = np.zeros(len(t.templates))
+    for i, person in enumerate(t.owners):
+        others = np.flatnonzero(t.owners == person)
+        others = others[others != i]
+        if len(others):
+            penalty[i] = 1 - float((t.templates[others] @ t.templates[i]).mean())
+    return penalty
+
+
 def threshold_setters(truth, scores, names, strangers, count=3):
     """The ``count`` strangers with the highest best-person scores: (stranger, the person
     matched, the score, genuine queries whose own person's score is below it)."""
@@ -109,6 +131,51 @@ def lever(templates, owners, queries, truth, cohort, people, how: str, margin: f
     return tar_at_zero_fa(truth, per, margin)
 
 
+@dataclasses.dataclass
+class Trial:
+    """One chat: ``size`` people drawn from a half, their templates, and the queries
+    (their other photos, then the half's strangers; truth -1 for a stranger)."""
+
+    half: str
+    size: int
+    chosen: list[str]
+    strangers: list[Path]
+    template_files: list[Path]
+    templates: np.ndarray
+    owners: np.ndarray
+    queries: np.ndarray
+    truth: np.ndarray
+
+
+def trials(enrolled, genuine, strangers, vectors, sizes) -> Iterator[Trial]:
+    """The chats of every size, for the whole set and for the halves A and B (people and
+    strangers split by name), from unit ``vectors`` by file."""
+    names, strangers = sorted(enrolled), sorted(p for p in strangers if p in vectors)
+    halves = {
+        "all": (names, strangers),
+        "A": (names[0::2], strangers[0::2]),
+        "B": (names[1::2], strangers[1::2]),
+    }
+    for half, (pool, stranger_pool) in halves.items():
+        for size in [s for s in sizes if s <= len(pool)]:
+            chosen = random.Random(size).sample(pool, size)
+            ids = {name: i for i, name in enumerate(chosen)}
+            kept = [(ids[n], p) for n in chosen for p in enrolled[n] if p in vectors]
+            asked = [(ids[n], vectors[p]) for n, p in genuine if n in ids and p in vectors]
+            asked += [(-1, vectors[p]) for p in stranger_pool]
+            yield Trial(
+                half,
+                size,
+                chosen,
+                stranger_pool,
+                [p for _, p in kept],
+                np.stack([vectors[p] for _, p in kept]),
+                np.array([i for i, _ in kept]),
+                np.stack([v for _, v in asked]),
+                np.array([i for i, _ in asked]),
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "datasets" / "lfw")
@@ -126,36 +193,29 @@ def main() -> None:
     )
     entries, _ = embed_files(pipeline, files + cohort_files, cache, progress=not args.json)
     vectors = {f: e.vector for f, e in zip(files + cohort_files, entries, strict=True)}
+    own = zip(files, entries[: len(files)], strict=True)
+    widths = {f: e.box[2] - e.box[0] for f, e in own if e.box}
     vectors = {f: unit(v) for f, v in vectors.items() if v is not None}
     cohort = np.stack([vectors[f] for f in cohort_files if f in vectors])
-    names, strangers = sorted(enrolled), sorted(p for p in strangers if p in vectors)
-    halves = {
-        "all": (names, strangers),
-        "A": (names[0::2], strangers[0::2]),
-        "B": (names[1::2], strangers[1::2]),
-    }
-    rows = []
-    for half, (pool, stranger_pool) in halves.items():
-        for size in [s for s in args.sizes if s <= len(pool)]:
-            chosen = random.Random(size).sample(pool, size)
-            ids = {name: i for i, name in enumerate(chosen)}
-            kept = [(ids[n], vectors[p]) for n in chosen for p in enrolled[n] if p in vectors]
-            owners = np.array([i for i, _ in kept])
-            templates = np.stack([v for _, v in kept])
-            asked = [(ids[n], vectors[p]) for n, p in genuine if n in ids and p in vectors]
-            asked += [(-1, vectors[p]) for p in stranger_pool]
-            truth = np.array([i for i, _ in asked])
-            queries = np.stack([v for _, v in asked])
-            row = {"half": half, "people": size, "genuine": int((truth >= 0).sum())}
-            for how, margin, k in LEVERS:
-                name = how + (f"+{margin}" if margin else "") + (f"/{k}" if k else "")
-                row[name] = lever(templates, owners, queries, truth, cohort, size, how, margin, k)
-            if half == "all":
-                best = person_scores(queries @ templates.T, owners, size, False)
-                row["setters"] = threshold_setters(truth, best, chosen, stranger_pool)
-            rows.append(row)
+    rows, quality = [], {f"{how}-{beta}": {} for how, beta in QUALITY}
+    for t in trials(enrolled, genuine, strangers, vectors, args.sizes):
+        row = {"half": t.half, "people": t.size, "genuine": int((t.truth >= 0).sum())}
+        for how, margin, k in LEVERS:
+            name = how + (f"+{margin}" if margin else "") + (f"/{k}" if k else "")
+            row[name] = lever(
+                t.templates, t.owners, t.queries, t.truth, cohort, t.size, how, margin, k
+            )
+        if t.half == "all":
+            best = person_scores(t.queries @ t.templates.T, t.owners, t.size, False)
+            row["setters"] = threshold_setters(t.truth, best, t.chosen, t.strangers)
+        rows.append(row)
+        for how, beta in QUALITY:
+            best = t.queries @ t.templates.T - beta * quality_penalty(t, how, widths)[None]
+            quality[f"{how}-{beta}"][f"{t.half} {t.size}"] = tar_at_zero_fa(
+                t.truth, person_scores(best, t.owners, t.size, False), 0.0
+            )
     if args.json:
-        print(json.dumps(rows))
+        print(json.dumps({"levers": rows, "quality": quality}))
         return
     columns = [c for c in rows[0] if c not in ("half", "people", "genuine", "setters")]
     print("TAR at zero false accepts; cohort:", len(cohort), "photos of pairsDevTrain.txt")
@@ -165,6 +225,11 @@ def main() -> None:
             f"  {r['half']:<4} {r['people']:>6} {r['genuine']:>7} "
             + " ".join(f"{r[c]:10.1%}" for c in columns)
         )
+    print("Per-template quality, best photo: a template's score minus beta x (1 - quality)")
+    columns = list(quality[next(iter(quality))])
+    print("  quality-beta " + " ".join(f"{c:>9}" for c in columns))
+    for name, figures in quality.items():
+        print(f"  {name:<12} " + " ".join(f"{figures[c]:9.1%}" for c in columns))
     print("Strangers that set the threshold (best photo): stranger ~ person, score, genuine below")
     for r in rows:
         if "setters" in r:
