@@ -41,3 +41,25 @@ def test_a_photo_of_large_faces_keeps_its_size() -> None:
     canvas = render.annotate(photo, [Face((150, 80, 330, 300), 0.99, ())])
     assert canvas.size == (512, 512)
     assert tagged(canvas).any()
+
+
+def test_a_face_tile_stays_inside_the_photo_instead_of_framing_it_in_black() -> None:
+    """A tight crop (the face fills the photo, as a phone selfie or a pins crop) and a
+    face at the edge are shown with the photo's own pixels, never a black border."""
+    photo = Image.new("RGB", (200, 240), (200, 150, 120))
+    for box in ((20, 30, 180, 210), (0, 100, 60, 170), (150, 0, 200, 50)):
+        tile = np.asarray(render.face_crop(photo, Face(box, 0.99, ()))).astype(int)
+        assert tile.shape == (render._TILE, render._TILE, 3)
+        assert (np.abs(tile - (200, 150, 120)).sum(axis=2) < 6).all(), box
+    # The square keeps the face whole and as centred as the photo allows.
+    x1, y1, x2, y2 = 150, 0, 200, 50
+    marked = photo.copy()
+    marked.paste((0, 0, 255), (x1, y1, x2, y2))
+    blue = np.asarray(render.face_crop(marked, Face((x1, y1, x2, y2), 0.99, ())))[..., 2] > 200
+    rows, cols = np.flatnonzero(blue.any(1)), np.flatnonzero(blue.any(0))
+    assert rows[0] == 0 and cols[-1] == render._TILE - 1  # pushed into the corner
+    assert 0.55 < len(cols) / render._TILE < 0.62  # 50 px of an 85 px square
+    # Only a face larger than the photo leaves a border, in the collage's colour.
+    small = Image.new("RGB", (100, 60), (200, 150, 120))
+    tile = np.asarray(render.face_crop(small, Face((-10, -30, 110, 90), 0.99, ())))
+    assert tuple(tile[2, 128]) == render._BACK and tuple(tile[128, 128]) == (200, 150, 120)
