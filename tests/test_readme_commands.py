@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -54,3 +57,40 @@ def test_training_evaluate_gives_the_readmes_held_out_figures() -> None:
     assert result["photos"] == 576 and result["gallery_people"] >= 1000
     readme = (ROOT / "README.md").read_text()
     assert f"**{result['top1']:.2%}** | **{result['top5']:.2%}**" in readme, result
+
+
+def test_the_roster_check_counts_what_the_readme_says() -> None:
+    out = run(readme_command(".venv/bin/python -m training roster run/models/roster.csv  "))
+    rows = re.search(r"(\d+) rows, (\d+) in", out).group(1, 2)  # type: ignore[union-attr]
+    left_out = re.search(r"left out: (.*)", out).group(1)  # type: ignore[union-attr]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    said = f"Of its {int(rows[0]):,} rows, {int(rows[1]):,} are in; left out: {left_out}."
+    assert said in readme, out
+
+
+def test_the_roster_merge_adds_and_replaces_rows(tmp_path: Path) -> None:
+    """Run as written in a scratch copy of the repository, so run/models stays as it is."""
+    command = readme_command(".venv/bin/python -m training roster run/models/roster.csv additions")
+    scratch = tmp_path / "lookalike"
+    (scratch / "run" / "models").mkdir(parents=True)
+    for name in (".venv", "engine", "training"):
+        (scratch / name).symlink_to(ROOT / name)
+    shutil.copy(ROOT / "run" / "models" / "roster.csv", scratch / "run" / "models")
+    (scratch / "additions.csv").write_text(
+        "folder,display_name,field,status,well_known,note\n"
+        "Zendaya,Zendaya Coleman,film,in,yes,\n"
+        "Someone_New,Someone Née,music,in,no,a new row\n"
+    )
+    done = subprocess.run(command, shell=True, cwd=scratch, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with (scratch / "run" / "models" / "roster.csv").open(newline="") as handle:
+        merged = {row["folder"]: row for row in csv.DictReader(handle)}
+    with (ROOT / "run" / "models" / "roster.csv").open(newline="") as handle:
+        shipped = {row["folder"]: row for row in csv.DictReader(handle)}
+    assert len(merged) == len(shipped) + 1
+    assert merged["Zendaya"]["display_name"] == "Zendaya Coleman"
+    assert merged["Someone_New"]["display_name"] == "Someone Née"
+    assert list(merged) == sorted(merged)
+    assert {k: v for k, v in merged.items() if k not in ("Zendaya", "Someone_New")} == {
+        k: v for k, v in shipped.items() if k != "Zendaya"
+    }
