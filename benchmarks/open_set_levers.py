@@ -176,12 +176,17 @@ def trials(enrolled, genuine, strangers, vectors, sizes) -> Iterator[Trial]:
             )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """--lfw, --sizes and --json, as the open-set benchmarks take them."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "datasets" / "lfw")
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50, 100, 250])
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
 
     pipeline = Pipeline(Settings.from_env())
     cache = EmbeddingCache(ROOT / "run" / "cache" / "embeddings.sqlite3")

@@ -23,7 +23,6 @@ DevTrain, with the matrix learned again without the people of pairsDevTest.txt.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import torch
 
 from benchmarks.common import ROOT
 from benchmarks.open_set import names_in_pairs, split
-from benchmarks.open_set_levers import person_scores, tar_at_zero_fa, trials, unit
+from benchmarks.open_set_levers import arguments, person_scores, tar_at_zero_fa, trials, unit
 from engine.config import Settings
 from engine.pipeline import Pipeline
 from training import lfw
@@ -117,11 +116,7 @@ def view1_accuracy(train_pairs, test_pairs, vectors, projection) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lfw", type=Path, default=ROOT.parent / "shared" / "datasets" / "lfw")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50, 100, 250])
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    args = arguments(__doc__)
     images = args.lfw / "images"
 
     enrolled, genuine, strangers = split(args.lfw, 3, 500, 0)
