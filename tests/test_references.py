@@ -87,6 +87,51 @@ def test_an_lfw_photo_is_cropped_to_its_face(tmp_path: Path, hopper: Image.Image
         assert np.abs(np.asarray(thumbnail, float) - np.asarray(expected, float)).mean() < 4
 
 
+def lfw_photo_with_border(hopper: Image.Image, band: int) -> Image.Image:
+    """An LFW-like 250 px photo whose top left is LFW's flat black border: a wedge
+    ``band`` px deep along the top, as where a rotated photo ended."""
+    photo = face_crop(hopper, HOPPER_BOX, 250)
+    ImageDraw.Draw(photo).polygon([(0, 0), (250, 0), (0, band)], fill=(0, 0, 0))
+    return photo
+
+
+def black_corner(path: Path) -> bool:
+    """Whether the thumbnail's top edge starts flat black, as the wedge makes it."""
+    with Image.open(path) as thumbnail:
+        top = np.asarray(thumbnail.convert("L"), float)[:2].mean(axis=0)
+    return bool((top[: len(top) // 6] < 6).all())
+
+
+def test_lfws_black_borders_are_zoomed_out_of_a_thumbnail_or_passed_over(
+    tmp_path: Path, hopper: Image.Image, astronaut: Image.Image
+) -> None:
+    """About 8% of LFW's people had a thumbnail with a black wedge from the border
+    of the photo it was cut from; the build zooms in or takes another photo."""
+    # One photo, a thin wedge: zoomed in about the face until it is gone.
+    zoom = tmp_path / "lfw" / "Grace_Hopper"
+    zoom.mkdir(parents=True)
+    lfw_photo_with_border(hopper, 60).save(zoom / "Grace_Hopper_0001.jpg", quality=95)
+    # The more typical of two photos has a deep one: the other photo is taken.
+    other = tmp_path / "lfw" / "Eileen_Collins"
+    other.mkdir()
+    for number in (1, 2):
+        lfw_photo_with_border(hopper, 250).save(other / f"Eileen_Collins_000{number}.jpg")
+    face_crop(astronaut, ASTRONAUT_BOX, 250).save(other / "Eileen_Collins_0003.jpg")
+    border = tmp_path / "border.jpg"
+    lfw_photo_with_border(hopper, 60).crop(reference_build.LFW_BOX).save(border, quality=95)
+    assert black_corner(border)  # the crop alone would show it
+    reference_build.run(tmp_path / "out", [tmp_path / "lfw"])
+    assert not black_corner(tmp_path / "out" / "Grace_Hopper.jpg")
+    assert not black_corner(tmp_path / "out" / "Eileen_Collins.jpg")
+    with Image.open(tmp_path / "out" / "Eileen_Collins.jpg") as thumbnail:
+        expected = (
+            Image.open(other / "Eileen_Collins_0003.jpg")
+            .crop(reference_build.LFW_BOX)
+            .resize(thumbnail.size)
+        )
+        assert np.abs(np.asarray(thumbnail, float) - np.asarray(expected, float)).mean() < 4
+
+
 def test_nothing_reachable_writes_an_empty_index_and_succeeds(tmp_path: Path) -> None:
     # A port nobody listens on: the download fails at once, quietly.
     result = run_module(
