@@ -72,19 +72,20 @@ def test_a_reference_is_built_per_person_from_a_folder(dataset: Path, tmp_path: 
     assert np.abs(chosen - upright).mean() < 4 < np.abs(chosen - rotated).mean()
 
 
+def assert_is_lfw_crop(thumbnail_path: Path, photo: Path) -> None:
+    """The thumbnail is the face part of the LFW photo, as reference_build crops it."""
+    with Image.open(thumbnail_path) as thumbnail, Image.open(photo) as original:
+        expected = original.crop(reference_build.LFW_BOX).resize(thumbnail.size)
+        assert np.abs(np.asarray(thumbnail, float) - np.asarray(expected, float)).mean() < 4
+
+
 def test_an_lfw_photo_is_cropped_to_its_face(tmp_path: Path, hopper: Image.Image) -> None:
     folder = tmp_path / "lfw" / "Grace_Hopper"
     folder.mkdir(parents=True)
     # As LFW's deep-funneled photos: 250 px, the face in the middle.
     face_crop(hopper, HOPPER_BOX, 250).save(folder / "Grace_Hopper_0001.jpg")
     reference_build.run(tmp_path / "out", [tmp_path / "lfw"])
-    with Image.open(tmp_path / "out" / "Grace_Hopper.jpg") as thumbnail:
-        expected = (
-            Image.open(folder / "Grace_Hopper_0001.jpg")
-            .crop(reference_build.LFW_BOX)
-            .resize(thumbnail.size)
-        )
-        assert np.abs(np.asarray(thumbnail, float) - np.asarray(expected, float)).mean() < 4
+    assert_is_lfw_crop(tmp_path / "out" / "Grace_Hopper.jpg", folder / "Grace_Hopper_0001.jpg")
 
 
 def lfw_photo_with_border(hopper: Image.Image, band: int) -> Image.Image:
@@ -123,13 +124,7 @@ def test_lfws_black_borders_are_zoomed_out_of_a_thumbnail_or_passed_over(
     reference_build.run(tmp_path / "out", [tmp_path / "lfw"])
     assert not black_corner(tmp_path / "out" / "Grace_Hopper.jpg")
     assert not black_corner(tmp_path / "out" / "Eileen_Collins.jpg")
-    with Image.open(tmp_path / "out" / "Eileen_Collins.jpg") as thumbnail:
-        expected = (
-            Image.open(other / "Eileen_Collins_0003.jpg")
-            .crop(reference_build.LFW_BOX)
-            .resize(thumbnail.size)
-        )
-        assert np.abs(np.asarray(thumbnail, float) - np.asarray(expected, float)).mean() < 4
+    assert_is_lfw_crop(tmp_path / "out" / "Eileen_Collins.jpg", other / "Eileen_Collins_0003.jpg")
 
 
 def test_nothing_reachable_writes_an_empty_index_and_succeeds(tmp_path: Path) -> None:
