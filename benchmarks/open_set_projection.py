@@ -30,15 +30,14 @@ import numpy as np
 import torch
 
 from benchmarks.common import ROOT
+from benchmarks.lfw_folds import held_out_accuracy
 from benchmarks.open_set import names_in_pairs, split
 from benchmarks.open_set_levers import arguments, person_scores, tar_at_zero_fa, trials, unit
 from engine.config import Settings
 from engine.pipeline import Pipeline
 from training import lfw
 from training.cache import EmbeddingCache
-from training.calibrate import pair_scores
 from training.embedding import embed_files
-from training.verification import accuracy, best_accuracy_threshold
 
 METHODS = ("none", "wccn/0.3", "wccn/1", "wccn/3", "margin/0.2/0.01", "margin/0.2/0.001")
 
@@ -90,7 +89,9 @@ def learn(method: str, vectors: np.ndarray, people: np.ndarray) -> np.ndarray | 
         return wccn(vectors, people, float(numbers[0]))
     if kind == "margin":
         return margin_layer(vectors, people, float(numbers[0]), float(numbers[1]))
-    return None
+    if kind == "none":
+        return None
+    raise ValueError(f"unknown projection {method!r}: wccn/L, margin/M/D or none")
 
 
 def photos_of(images: Path, names: set[str]) -> list[Path]:
@@ -109,10 +110,7 @@ def training_set(vectors: dict[Path, np.ndarray], files: list[Path]):
 
 def view1_accuracy(train_pairs, test_pairs, vectors, projection) -> float:
     moved = {f: None if v is None else unit(v @ projection) for f, v in vectors.items()}
-    scores, same, _ = pair_scores(train_pairs, moved)
-    threshold = best_accuracy_threshold(scores, same)
-    scores, same, lost = pair_scores(test_pairs, moved)
-    return accuracy(scores, same, threshold) * len(scores) / (len(scores) + lost)
+    return held_out_accuracy(train_pairs, test_pairs, moved)[0]
 
 
 def main() -> None:
