@@ -152,13 +152,17 @@ def splits() -> tuple[Gallery, dict]:
     return gallery, sets
 
 
+def moved(gallery: Gallery, sets: dict, move) -> tuple[Gallery, dict]:
+    """The gallery and the query sets with ``move`` applied to every embedding."""
+    out = Gallery(move(gallery.t), gallery.owners, move(gallery.stranger_vectors))
+    return out, {n: (move(q), skip, t) for n, (q, skip, t) in sets.items()}
+
+
 def centred(gallery: Gallery, sets: dict, amount: float) -> tuple[Gallery, dict]:
     """Every embedding minus ``amount`` of the templates' mean, made unit again: the
     direction all faces share counts less (one subtraction per query at search time)."""
     mean = gallery.t.mean(axis=0)
-    shift = lambda v: normalise(v - amount * mean)  # noqa: E731
-    out = Gallery(shift(gallery.t), gallery.owners, shift(gallery.stranger_vectors))
-    return out, {n: (shift(q), skip, t) for n, (q, skip, t) in sets.items()}
+    return moved(gallery, sets, lambda v: normalise(v - amount * mean))
 
 
 def projected(gallery: Gallery, sets: dict, method: str) -> tuple[Gallery, dict]:
@@ -169,9 +173,7 @@ def projected(gallery: Gallery, sets: dict, method: str) -> tuple[Gallery, dict]
     rows = np.setdiff1d(np.arange(len(gallery.t)), used)
     _, people = np.unique(gallery.owners[rows], return_inverse=True)
     matrix = learn(method, gallery.t[rows].astype(np.float64), people).astype(np.float32)
-    move = lambda v: normalise(v @ matrix)  # noqa: E731
-    out = Gallery(move(gallery.t), gallery.owners, move(gallery.stranger_vectors))
-    return out, {n: (move(q), skip, t) for n, (q, skip, t) in sets.items()}
+    return moved(gallery, sets, lambda v: normalise(v @ matrix))
 
 
 def main() -> None:

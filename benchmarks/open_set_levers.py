@@ -210,14 +210,16 @@ def main() -> None:
             row[name] = lever(
                 t.templates, t.owners, t.queries, t.truth, cohort, t.size, how, margin, k
             )
+        scores = t.queries @ t.templates.T
         if t.half == "all":
-            best = person_scores(t.queries @ t.templates.T, t.owners, t.size, False)
+            best = person_scores(scores, t.owners, t.size, False)
             row["setters"] = threshold_setters(t.truth, best, t.chosen, t.strangers)
         rows.append(row)
+        penalties = {how: quality_penalty(t, how, widths) for how in dict(QUALITY)}
         for how, beta in QUALITY:
-            best = t.queries @ t.templates.T - beta * quality_penalty(t, how, widths)[None]
+            weighted = scores - beta * penalties[how][None]
             quality[f"{how}-{beta}"][f"{t.half} {t.size}"] = tar_at_zero_fa(
-                t.truth, person_scores(best, t.owners, t.size, False), 0.0
+                t.truth, person_scores(weighted, t.owners, t.size, False), 0.0
             )
     if args.json:
         print(json.dumps({"levers": rows, "quality": quality}))
