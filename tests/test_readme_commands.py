@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 LFW = ROOT.parent / "shared" / "datasets" / "lfw"
 
 
-def run(command: str, stdin: str = "") -> str:
+def run(command: str, stdin: str = "", cwd: Path = ROOT, timeout: float = 300) -> str:
     done = subprocess.run(
-        command, shell=True, cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=300
+        command, shell=True, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -91,8 +91,7 @@ def test_the_roster_merge_adds_and_replaces_rows(tmp_path: Path) -> None:
         "Zendaya,Zendaya Coleman,film,in,yes,\n"
         "Someone_New,Someone Née,music,in,no,a new row\n"
     )
-    done = subprocess.run(command, shell=True, cwd=scratch, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    run(command, cwd=scratch)
     with (scratch / "run" / "models" / "roster.csv").open(newline="") as handle:
         merged = {row["folder"]: row for row in csv.DictReader(handle)}
     with (ROOT / "run" / "models" / "roster.csv").open(newline="") as handle:
@@ -111,10 +110,7 @@ def test_training_calibrate_remakes_the_shipped_calibration(tmp_path: Path) -> N
     """About 2 minutes with an empty embedding cache: 3,068 photos of pairsDevTrain.txt."""
     scratch = scratch_copy(tmp_path)
     command = readme_command(".venv/bin/python -m training calibrate")
-    done = subprocess.run(
-        command, shell=True, cwd=scratch, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    run(command, cwd=scratch, timeout=900)
     remade = json.loads((scratch / "run" / "models" / "calibration.json").read_text())["dlib"]
     shipped = json.loads((ROOT / "run" / "models" / "calibration.json").read_text())["dlib"]
     for key in ("n_pairs", "dropped_pairs", "threshold", "tar", "eer", "accuracy", "aggregate"):
