@@ -20,7 +20,7 @@ import dlib
 import numpy as np
 from PIL import Image
 
-from engine.__main__ import photo_files
+from engine.images import photo_files
 from engine.packages import package_file
 
 

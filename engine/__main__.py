@@ -52,22 +52,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def photo_files(paths: Sequence[Path]) -> Iterator[Path]:
-    """The named files, and every image file under the named folders, judged by content."""
-    for path in paths:
-        if path.is_dir():
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
-                try:
-                    with child.open("rb") as handle:
-                        head = handle.read(16)
-                except OSError:
-                    continue
-                if images.sniff(head):
-                    yield child
-        else:
-            yield path
-
-
 def batches(files: list[Path], size: int) -> Iterator[list[Path]]:
     for start in range(0, len(files), size):
         yield files[start : start + size]
@@ -148,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    files = list(photo_files(args.paths))
+    files = list(images.photo_files(args.paths))
     if not files:
         print("No photos found.", file=sys.stderr)
         return 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -191,3 +193,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
         background.alpha_composite(rgba)
         return background.convert("RGB")
     return image.convert("RGB")
+
+
+def photo_files(paths: Sequence[Path]) -> Iterator[Path]:
+    """The named files, and every image file under the named folders, judged by content."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+                try:
+                    with child.open("rb") as handle:
+                        head = handle.read(16)
+                except OSError:
+                    continue
+                if sniff(head):
+                    yield child
+        else:
+            yield path

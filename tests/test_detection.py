@@ -121,6 +121,16 @@ def test_detecting_and_embedding_import_neither_torchvision_nor_facenet_pytorch(
     assert done.stdout.strip() == "[]"
 
 
+def test_the_face_recognition_recipe_does_not_import_torch() -> None:
+    """It is timed against the engine, which pays torch's import; the recipe must not."""
+    code = "import sys, benchmarks.face_recognition_recipe;print('torch' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 def test_the_face_recognition_recipe_finds_and_describes_the_astronaut(tmp_path) -> None:
     """benchmarks/versus_face_recognition.py's other command gives what it claims."""
     from benchmarks.common import astronaut
