@@ -59,17 +59,17 @@ def test_training_evaluate_gives_the_readmes_held_out_figures() -> None:
     assert f"**{result['top1']:.2%}** | **{result['top5']:.2%}**" in readme, result
 
 
-def scratch_copy(tmp_path: Path) -> Path:
+def scratch_copy(tmp_path: Path, shared: Path = ROOT.parent / "shared") -> Path:
     """A copy of the repository to run a README command that rewrites tracked files in:
     the code and the virtual environment linked, run/models copied, the embedding
-    cache shared, and ../shared beside it."""
+    cache shared, and ``shared`` beside it as ../shared."""
     scratch = tmp_path / "lookalike"
     (scratch / "run").mkdir(parents=True)
     (ROOT / "run" / "cache").mkdir(exist_ok=True)
     for name in (".venv", "engine", "training", "run/cache"):
         (scratch / name).symlink_to(ROOT / name)
     shutil.copytree(ROOT / "run" / "models", scratch / "run" / "models")
-    (tmp_path / "shared").symlink_to(ROOT.parent / "shared")
+    (tmp_path / "shared").symlink_to(shared)
     return scratch
 
 
@@ -119,3 +119,46 @@ def test_training_calibrate_remakes_the_shipped_calibration(tmp_path: Path) -> N
     readme = " ".join((ROOT / "README.md").read_text().split())
     assert f"0.1% false-accept rate ({remade['threshold']:.4f})" in readme
     assert f"equal error rate ({remade['eer']:.2%})" in readme
+
+
+# A few people of each kind, for the gallery's build command as the README writes it:
+# LFW people to hold photos out of, one with a single photo, two tight Pins crops, and
+# two people the roster keeps out (a crime and a dictator), who may only be strangers.
+FEW_LFW = {"Tony_Blair": 10, "Serena_Williams": 10, "Aaron_Eckhart": 1}
+FEW_PINS = {"Adriana_Lima": 5, "Alex_Lawther": 5}
+FEW_OUT = {"John_Allen_Muhammad": 3, "Saddam_Hussein": 5}
+
+
+def few_datasets(root: Path) -> Path:
+    """A ``shared`` folder whose datasets hold a few of the real ones' photos (linked)."""
+    source = ROOT.parent / "shared" / "datasets"
+    for folder, people in (("lfw/images", FEW_LFW | FEW_OUT), ("pins", FEW_PINS)):
+        for person, count in people.items():
+            (root / "datasets" / folder / person).mkdir(parents=True)
+            for photo in sorted((source / folder / person).iterdir())[:count]:
+                (root / "datasets" / folder / person / photo.name).symlink_to(photo)
+    (root / "datasets" / "lfw" / "people-10.txt").write_text("Tony_Blair\nSerena_Williams\n")
+    return root
+
+
+@pytest.mark.skipif(not LFW.is_dir(), reason="needs ../shared/datasets/lfw")
+def test_the_gallerys_build_command_builds_one_from_a_few_people(tmp_path: Path) -> None:
+    """The README's build command, run as written beside a ../shared of 39 real photos (the
+    whole datasets take about 18 minutes), then its evaluate and people commands on it."""
+    scratch = scratch_copy(tmp_path, few_datasets(tmp_path / "few"))
+    models = scratch / "run" / "models"
+    run(readme_command(".venv/bin/python -m training --out run/models"), cwd=scratch)
+    built = json.loads((models / "celebrities.json").read_text())
+    assert built["dataset"]["strangers"] == len(FEW_OUT)
+    left_out = built["metrics"]["roster"]["left_out"]
+    assert left_out["crime"] == left_out["dictator"] == 1
+    people = run(readme_command(".venv/bin/python -m training people"), cwd=scratch)
+    names = {json.loads(line)["name"] for line in people.splitlines()}
+    assert names == set(FEW_LFW) | set(FEW_PINS), built
+    held = [p for p in (models / "celebrities.held-out.txt").read_text().splitlines() if "/" in p]
+    assert {p.split("/")[0] for p in held} == {"Tony_Blair", "Serena_Williams"}
+    result = json.loads(run(readme_command(".venv/bin/python -m training evaluate"), cwd=scratch))
+    assert result["photos"] == len(held) == 4 and result["gallery_people"] == 5
+    assert result["top1"] == 1.0, result
+    thumbnails = sorted(p.stem for p in (models / "celebrities.gallery").iterdir())
+    assert thumbnails == sorted(set(FEW_LFW) | set(FEW_PINS))
