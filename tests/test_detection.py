@@ -91,14 +91,6 @@ def test_the_networks_are_facenet_pytorchs_with_its_weights() -> None:
                 assert torch.allclose(a, b, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", [(1, 10, 286, 382), (2, 10, 285, 381), (3, 10, 1, 2)])
-def test_p_nets_pooling_is_torchs_max_pooling_exactly(shape: tuple[int, ...]) -> None:
-    torch.manual_seed(sum(shape))
-    x = torch.randn(*shape).contiguous(memory_format=torch.channels_last)
-    expected = torch.nn.functional.max_pool2d(x, 2, 2, ceil_mode=True)
-    assert torch.equal(mtcnn_nets.pool_2x2(x), expected)
-
-
 @pytest.mark.parametrize("count", [0, 1, 300, 3000])  # 3000 boxes: torchvision's other path
 def test_batched_nms_keeps_what_torchvisions_keeps(count: int) -> None:
     from torchvision.ops import batched_nms
