@@ -195,17 +195,26 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def sniff_file(path: Path) -> str | None:
+    """``sniff`` of a file's first bytes.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    with path.open("rb") as handle:
+        return sniff(handle.read(16))
+
+
 def photo_files(paths: Sequence[Path]) -> Iterator[Path]:
     """The named files, and every image file under the named folders, judged by content."""
     for path in paths:
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 try:
-                    with child.open("rb") as handle:
-                        head = handle.read(16)
+                    kind = sniff_file(child)
                 except OSError:
                     continue
-                if sniff(head):
+                if kind:
                     yield child
         else:
             yield path

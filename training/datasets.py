@@ -93,8 +93,7 @@ def scan(root: Path, *, tight: bool = False) -> Scan:
 
 def _is_image(path: Path) -> bool:
     try:
-        with path.open("rb") as handle:
-            return images.sniff(handle.read(16)) is not None
+        return images.sniff_file(path) is not None
     except OSError:
         return True  # let the embedding step report it as unreadable
 
