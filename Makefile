@@ -49,6 +49,9 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	# pip resolve them would downgrade torch, numpy and Pillow, so it goes in
 	# without its dependencies; it needs only requests and tqdm, listed above.
 	$(PIP) --no-deps facenet-pytorch==2.6.0
+	# The networks as ONNX files for the CPU (engine/runtime.py). The engine
+	# exports them itself on first use when this step could not.
+	-$(PY) -m engine.onnx_export
 	touch $(STAMP)
 
 clean:

@@ -1,5 +1,8 @@
 """MTCNN's detection time: facenet-pytorch's loop against engine.mtcnn, and pyramid sizes.
 
+facenet-pytorch's loop runs the networks in torch; engine.mtcnn runs them as the
+detector does (ONNX Runtime on the CPU, engine/runtime.py).
+
 Run: .venv/bin/python -m benchmarks.mtcnn_speed [--pairs 20]
 
 CPU time of the process on one thread (on shared cores, wall time measures the
@@ -23,7 +26,7 @@ from PIL import Image
 
 from benchmarks.common import photo_1280x960
 from benchmarks.detection import DATASETS
-from engine import mtcnn
+from engine import mtcnn, mtcnn_nets, runtime
 from engine.faces import FaceDetector
 
 
@@ -51,8 +54,8 @@ def main() -> None:
     args = parser.parse_args()
     from facenet_pytorch.models.utils.detect_face import detect_face
 
-    torch.set_num_threads(1)
-    nets = FaceDetector()._networks()
+    runtime.configure_threads(1)  # torch's and ONNX Runtime's
+    torch_nets, nets = mtcnn_nets.networks(), FaceDetector()._networks()
     with Image.open(io.BytesIO(photo_1280x960())) as photo:
         photos = {"640x480, one face": np.asarray(photo.convert("RGB").resize((640, 480)))}
     crowd = DATASETS / "groups" / "group_1.jpg"
@@ -62,7 +65,7 @@ def main() -> None:
 
     def old(pixels: np.ndarray) -> None:
         with torch.inference_mode():
-            detect_face(pixels[None].copy(), 20, *nets, [0.6, 0.7, 0.7], 0.709, "cpu")
+            detect_face(pixels[None].copy(), 20, *torch_nets, [0.6, 0.7, 0.7], 0.709, "cpu")
 
     print(f"CPU ms on one thread, {args.pairs} pairs; medians and the median ratio")
     for name, pixels in photos.items():

@@ -7,17 +7,16 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from engine import runtime
 from engine.config import Settings
-from engine.device import resolve_device
 from engine.errors import EmbedderUnavailable
 from engine.faces import Face
 from engine.packages import package_file
+from engine.runtime import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-def views(batch: torch.Tensor, *, flip: bool, jitter: int) -> torch.Tensor:
+def views(batch: np.ndarray, *, flip: bool, jitter: int) -> np.ndarray:
     """The views of each crop to embed, view-major: (v * n, c, h, w) for an (n, c, h, w) batch.
 
     The crops come first, then their mirror images (with ``flip``), then ``jitter``
@@ -68,39 +67,87 @@ def views(batch: torch.Tensor, *, flip: bool, jitter: int) -> torch.Tensor:
     and moved by up to 2%, the ranges of dlib's jitter_image. The jitter is seeded,
     so the same crop always gives the same embedding.
     """
-    base = torch.cat([batch, batch.flip(3)]) if flip else batch
+    batch = np.asarray(batch, np.float32)
+    base = np.concatenate([batch, batch[..., ::-1]]) if flip else batch
     if jitter <= 0:
         return base
-    generator = torch.Generator().manual_seed(0)
-    angle = (torch.rand(jitter, generator=generator) * 2 - 1) * math.radians(3)
+    u = _uniforms(4 * jitter)
+    angle = (u[:jitter] * 2 - 1) * np.float32(math.radians(3))
     # dlib crops a square of 96% of the chip, divided by 0.97 to 1: a zoom of 1.01 to 1.04.
-    zoom = (0.97 + torch.rand(jitter, generator=generator) * 0.03) / 0.96
-    shift = (torch.rand(jitter, 2, generator=generator) * 2 - 1) * 0.02
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    ).to(batch.device, batch.dtype)
-    copies = []
-    for k in range(jitter):
-        grid = F.affine_grid(
-            theta[k].expand(len(base), 2, 3), list(base.shape), align_corners=False
-        )
-        copies.append(F.grid_sample(base, grid, padding_mode="border", align_corners=False))
-    return torch.cat([base, *copies])
+    zoom = (np.float32(0.97) + u[jitter : 2 * jitter] * np.float32(0.03)) / np.float32(0.96)
+    shift = (u[2 * jitter :].reshape(jitter, 2) * 2 - 1) * np.float32(0.02)
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+    copies = [
+        _warp(base, np.array([[cos[k], -sin[k], shift[k, 0]], [sin[k], cos[k], shift[k, 1]]]))
+        for k in range(jitter)
+    ]
+    return np.concatenate([base, *copies])
 
 
-def pool_views(vectors: torch.Tensor, count: int) -> np.ndarray:
+def _uniforms(count: int) -> np.ndarray:
+    """The ``count`` uniform float32 draws of ``torch.rand`` from a generator seeded 0,
+    which the jitter was first drawn with, so that stored embeddings stay valid: torch's
+    CPU generator is MT19937 seeded as numpy's RandomState, and makes each float from
+    the low 24 bits of one draw (tests/test_embedders.py checks it against torch)."""
+    bits = np.random.RandomState(0).randint(0, 2**32, size=count, dtype=np.uint32)
+    return (bits & 0xFFFFFF).astype(np.float32) * np.float32(2**-24)
+
+
+def _warp(batch: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """``batch`` (n, c, h, w) resampled through the affine map ``theta`` (2x3, in the
+    -1..1 coordinates of the image's pixel edges), bilinearly, edge pixels repeated
+    outside: torch's ``grid_sample(affine_grid(theta), padding_mode="border",
+    align_corners=False)``."""
+    height, width = batch.shape[2:]
+    theta = theta.astype(np.float32)
+
+    def centres(size: int) -> np.ndarray:  # affine_grid's, in float32 as it makes them
+        return np.linspace(-1, 1, size, dtype=np.float32) * np.float32((size - 1) / size)
+
+    xs, ys = centres(width)[None, :], centres(height)[:, None]
+    source_x = xs * theta[0, 0] + ys * theta[0, 1] + theta[0, 2]
+    source_y = xs * theta[1, 0] + ys * theta[1, 1] + theta[1, 2]
+    x = np.clip(((source_x + 1) * width - 1) / 2, 0, width - 1)
+    y = np.clip(((source_y + 1) * height - 1) / 2, 0, height - 1)
+    # grid_sample's own weights: each corner by the area of the opposite rectangle.
+    left, top = np.floor(x), np.floor(y)
+    right, bottom = left + 1, top + 1
+    x0, y0 = left.astype(np.intp), top.astype(np.intp)
+    x1, y1 = np.minimum(x0 + 1, width - 1), np.minimum(y0 + 1, height - 1)
+    corners = [
+        (y0 * width + x0, (right - x) * (bottom - y)),
+        (y0 * width + x1, (x - left) * (bottom - y)),
+        (y1 * width + x0, (right - x) * (y - top)),
+        (y1 * width + x1, (x - left) * (y - top)),
+    ]
+    pixels = batch.reshape(-1, height * width)
+    out, corner = np.zeros_like(pixels), np.empty_like(pixels)
+    for index, weight in corners:
+        np.take(pixels, index.ravel(), axis=1, out=corner)
+        corner *= weight.ravel()
+        out += corner
+    return out.reshape(batch.shape)
+
+
+def pool_views(vectors: np.ndarray, count: int) -> np.ndarray:
     """Sum the embeddings of each crop's views (laid out as `views` makes them) and normalise."""
-    summed = vectors.reshape(-1, count, vectors.shape[-1]).sum(0)
-    return normalise(summed.float().cpu().numpy())
+    vectors = np.asarray(vectors, np.float32)
+    return normalise(vectors.reshape(-1, count, vectors.shape[-1]).sum(0))
+
+
+def chips_to_array(chips: Sequence[np.ndarray]) -> np.ndarray:
+    """HxWx3 uint8 RGB chips as one (N, 3, H, W) float32 array of pixel values 0..255."""
+    batch = np.stack([np.asarray(c) for c in chips])
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), np.float32)
 
 
 class DlibEmbedder:
     """dlib's ResNet face descriptor (128-d; 99.38% on LFW as published by dlib).
 
     Alignment follows dlib's recipe: its 5-point shape predictor inside the
-    detector's box, then a 150x150 chip with padding 0.25. The network itself
-    runs in torch (engine.dlib_resnet, its weights read from dlib's file), which
+    detector's box, then a 150x150 chip with padding 0.25. The network itself is
+    dlib's, ported to torch (engine.dlib_resnet, its weights read from dlib's file)
+    and run in ONNX Runtime on the CPU and torch on a GPU (engine.runtime). That
     gives dlib's descriptors to within 1e-6 but batches, uses every core and the
     GPU, and releases the GIL while it computes.
     """
@@ -110,19 +157,18 @@ class DlibEmbedder:
     chip_size = 150
     chip_padding = 0.25
 
-    def __init__(self, device: torch.device | str = "cpu") -> None:
-        self.device = torch.device(device)
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = str(device)
         self._predictor: object | None = None
-        self._net: torch.nn.Module | None = None
+        self._net: runtime.Net | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Load the models and run the network once: torch's first call is slow."""
+        """Load the models and run the network once: the first call is slow."""
         _, net = self._load()
-        with torch.inference_mode():
-            net(torch.zeros(2, 3, self.chip_size, self.chip_size, device=self.device))
+        net(np.zeros((2, 3, self.chip_size, self.chip_size), np.float32))
 
-    def _load(self) -> tuple[object, torch.nn.Module]:
+    def _load(self) -> tuple[object, runtime.Net]:
         with self._lock:
             if self._predictor is None or self._net is None:
                 try:
@@ -131,7 +177,6 @@ class DlibEmbedder:
                     raise EmbedderUnavailable(
                         "dlib is not installed (pip install dlib-bin)."
                     ) from exc
-                from engine.dlib_resnet import load_dlib_resnet
 
                 def model_file(name: str) -> Path:
                     return package_file(
@@ -140,10 +185,18 @@ class DlibEmbedder:
 
                 shape = model_file("shape_predictor_5_face_landmarks.dat")
                 net = model_file("dlib_face_recognition_resnet_model_v1.dat")
-                try:
-                    self._net = load_dlib_resnet(net).to(self.device)
-                except ValueError as exc:
-                    raise EmbedderUnavailable(f"dlib's network file is unusable: {exc}") from exc
+
+                def torch_net() -> tuple:
+                    from engine.dlib_resnet import load_dlib_resnet
+
+                    try:
+                        return (load_dlib_resnet(net),)
+                    except ValueError as exc:
+                        raise EmbedderUnavailable(
+                            f"dlib's network file is unusable: {exc}"
+                        ) from exc
+
+                (self._net,) = runtime.networks(("dlib",), self.device, torch_net)
                 self._predictor = dlib.shape_predictor(str(shape))
             return self._predictor, self._net
 
@@ -172,17 +225,14 @@ class DlibEmbedder:
             round(cy + bottom * face.height),
         )
 
-    @torch.inference_mode()
     def embed(
         self, crops: Sequence[np.ndarray], *, flip: bool = False, jitter: int = 0
     ) -> np.ndarray:
         if not crops:
             return np.zeros((0, self.dim), np.float32)
-        from engine.dlib_resnet import chips_to_tensor
-
         _, net = self._load()
-        batch = views(chips_to_tensor(crops).to(self.device), flip=flip, jitter=jitter)
-        return pool_views(net(batch), len(crops))
+        (descriptors,) = net(views(chips_to_array(crops), flip=flip, jitter=jitter))
+        return pool_views(descriptors, len(crops))
 
 
 FACENET_URL = (
@@ -203,18 +253,19 @@ class FacenetEmbedder:
     chip_size = 160
     chip_margin = 14
 
-    def __init__(self, weights: Path | None = None, device: torch.device | str = "cpu") -> None:
+    def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
         self.weights = weights
-        self.device = torch.device(device)
-        self._net: torch.nn.Module | None = None
+        self.device = str(device)
+        self._net: Any = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
         self._load()
 
-    def _load(self) -> torch.nn.Module:
+    def _load(self) -> runtime.Net:
         with self._lock:
             if self._net is None:
+                torch = runtime.load_torch()
                 from facenet_pytorch import InceptionResnetV1
 
                 net = InceptionResnetV1(pretrained=None, classify=False)
@@ -226,7 +277,7 @@ class FacenetEmbedder:
                     raise EmbedderUnavailable(
                         "LOOKALIKE_FACENET_WEIGHTS does not hold InceptionResnetV1 weights."
                     ) from exc
-                self._net = net.to(self.device).eval()
+                self._net = runtime.TorchNet(net, self.device)  # never exported: torch everywhere
             return self._net
 
     def _weights_file(self) -> Path:
@@ -236,6 +287,7 @@ class FacenetEmbedder:
                     f"LOOKALIKE_FACENET_WEIGHTS names a missing file: {self.weights.name}"
                 )
             return self.weights
+        torch = runtime.load_torch()
         cached = Path(torch.hub.get_dir()).parent / "checkpoints" / FACENET_URL.rsplit("/", 1)[1]
         if not cached.is_file():
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -266,16 +318,15 @@ class FacenetEmbedder:
         crop = Image.fromarray(image).crop(box).resize((size, size), Image.Resampling.BILINEAR)
         return np.asarray(crop)
 
-    @torch.inference_mode()
     def embed(
         self, crops: Sequence[np.ndarray], *, flip: bool = False, jitter: int = 0
     ) -> np.ndarray:
         if not crops:
             return np.zeros((0, self.dim), np.float32)
         net = self._load()
-        batch = torch.as_tensor(np.stack(crops), device=self.device).permute(0, 3, 1, 2).float()
-        batch = views((batch - 127.5) / 128.0, flip=flip, jitter=jitter)
-        return pool_views(net(batch), len(crops))
+        batch = (chips_to_array(crops) - 127.5) / 128.0
+        (vectors,) = net(views(batch, flip=flip, jitter=jitter))
+        return pool_views(vectors, len(crops))
 
 
 _BACKENDS: dict[str, Callable[[Settings], Embedder]] = {

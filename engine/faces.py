@@ -8,10 +8,9 @@ import threading
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
-from engine import mtcnn, mtcnn_nets
+from engine import mtcnn, runtime
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +22,12 @@ _FACTOR = 0.709
 # A pyramid for 20 px faces still finds smaller ones: 26 of the 27 faces, 14 to 19 px
 # wide, of a labelled group photo (benchmarks/detection.py), at no extra cost.
 _MIN_DETECTOR_FACE = 20
+
+
+def _torch_nets() -> tuple:
+    from engine import mtcnn_nets
+
+    return mtcnn_nets.networks()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,34 +85,28 @@ class FaceDetector:
     def __init__(
         self,
         *,
-        device: torch.device | str = "cpu",
+        device: str = "cpu",
         max_side: int = 640,
         min_face_size: int = 10,
         min_score: float = 0.9,
     ) -> None:
-        self.device = torch.device(device)
+        self.device = str(device)
         self.max_side = max_side
         self.min_face_size = min_face_size
         self.min_score = min_score
-        self._nets: tuple[torch.nn.Module, ...] | None = None
+        self._nets: tuple[mtcnn.Net, ...] | None = None
         self._lock = threading.Lock()
 
-    def _networks(self) -> tuple[torch.nn.Module, ...]:
+    def _networks(self) -> tuple[mtcnn.Net, ...]:
         with self._lock:
             if self._nets is None:
-                # Channels-last memory: oneDNN's convolutions and pooling run 20% faster
-                # on it (54 ms instead of 66 for a 640x480 photo on 2 cores).
-                self._nets = tuple(
-                    net.to(self.device, memory_format=torch.channels_last)
-                    for net in mtcnn_nets.networks()
-                )
+                self._nets = runtime.networks(("pnet", "rnet", "onet"), self.device, _torch_nets)
             return self._nets
 
     def load(self) -> None:
         """Load the networks now and run each once, so that the first photo is not slow."""
-        with torch.inference_mode():
-            for net, size in zip(self._networks(), (48, 24, 48), strict=True):
-                net(torch.zeros(2, 3, size, size, device=self.device))
+        for net, size in zip(self._networks(), (48, 24, 48), strict=True):
+            net(np.zeros((2, 3, size, size), np.float32))
 
     def detect(self, image: Image.Image) -> list[Face]:
         """Every face in an RGB photo, largest first.

@@ -5,19 +5,23 @@ Detection and Alignment using Multi-task Cascaded Convolutional Networks", 2016)
 and give the same boxes, to float rounding. Every resize (the pyramid's levels,
 R-Net's and O-Net's windows) averages the same pixels as its area resizing, but
 from one summed-area table, with one gather per stage instead of a slice and a
-resize per window. The networks (engine/mtcnn_nets.py) are facenet-pytorch's
-layers and weights, loaded without importing its package or torchvision's, which
-together cost 1.4 s of every start.
+resize per window.
+
+The steps between the networks are numpy, and the networks are any callables from
+an (N, 3, H, W) float32 array to their outputs as arrays: ONNX Runtime sessions on
+the CPU, facenet-pytorch's layers in torch on a GPU (engine/runtime.py). So
+detecting on the CPU does not import torch, whose import alone takes as long as
+detecting in 25 photos.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
-import torch
 
-from engine.mtcnn_nets import batched_nms
+Net = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,13 +53,43 @@ def pyramid(height: int, width: int, stages: Stages) -> list[float]:
     return scales
 
 
-def _normalise(pixels: torch.Tensor) -> torch.Tensor:
-    return (pixels - 127.5) * 0.0078125
+def _normalise(pixels: np.ndarray) -> np.ndarray:
+    return (pixels - np.float32(127.5)) * np.float32(0.0078125)
 
 
-def _proposals(
-    pnet: torch.nn.Module, table: torch.Tensor, stages: Stages
-) -> tuple[torch.Tensor, torch.Tensor]:
+def nms(boxes: np.ndarray, scores: np.ndarray, limit: float) -> np.ndarray:
+    """Greedy non-maximum suppression by intersection over union above ``limit``: the
+    indices kept, best score first, as torchvision's ``nms`` keeps them (float32
+    areas without the +1 of the MTCNN code's own NMS)."""
+    boxes = np.asarray(boxes, np.float32)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1) * (y2 - y1)
+    order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
+        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
+        inter = w * h
+        order = rest[inter / (area[i] + area[rest] - inter) <= limit]
+    return np.asarray(keep, np.int64)
+
+
+def batched_nms(
+    boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, limit: float
+) -> np.ndarray:
+    """``nms`` never across groups (photos), as ``torchvision.ops.batched_nms``: each
+    group's boxes are moved apart by more than the largest coordinate, so one pass
+    does every group."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.int64)
+    boxes = np.asarray(boxes, np.float32)
+    shift = groups.astype(np.float32) * (boxes.max() + 1)
+    return nms(boxes + shift[:, None], scores, limit)
+
+
+def _proposals(pnet: Net, table: np.ndarray, stages: Stages) -> tuple[np.ndarray, np.ndarray]:
     """P-Net's windows over the pyramid: (boxes (N, 9): x1 y1 x2 y2 score and four
     offsets, photo index of each)."""
     height, width = table.shape[1] - 1, table.shape[2] - 1
@@ -63,34 +97,33 @@ def _proposals(
     for scale in pyramid(height, width, stages):
         offsets, probs = pnet(_level(table, (int(height * scale + 1), int(width * scale + 1))))
         score = probs[:, 1]
-        found = (score >= stages.thresholds[0]).nonzero()
-        owner = found[:, 0]
-        cells = found[:, 1:].flip(1).float()  # (x, y) on P-Net's grid
-        top_left = ((2 * cells + 1) / scale).floor()
-        bottom_right = ((2 * cells + 12) / scale).floor()
-        level_boxes = torch.cat(
+        owner, rows, cols = np.nonzero(score >= stages.thresholds[0])
+        cells = np.stack([cols, rows], axis=1).astype(np.float32)  # (x, y) on P-Net's grid
+        scale32 = np.float32(scale)
+        level_boxes = np.concatenate(
             [
-                top_left,
-                bottom_right,
-                score[found[:, 0], found[:, 1], found[:, 2]].unsqueeze(1),
-                offsets.permute(0, 2, 3, 1)[found[:, 0], found[:, 1], found[:, 2]],
+                np.floor((2 * cells + 1) / scale32),
+                np.floor((2 * cells + 12) / scale32),
+                score[owner, rows, cols][:, None],
+                offsets.transpose(0, 2, 3, 1)[owner, rows, cols],
             ],
-            dim=1,
+            axis=1,
+            dtype=np.float32,
         )
         keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], owner, 0.5)
         boxes.append(level_boxes[keep])
         owners.append(owner[keep])
     if not boxes:
-        return torch.zeros(0, 9), torch.zeros(0, dtype=torch.long)
-    return torch.cat(boxes), torch.cat(owners)
+        return np.zeros((0, 9), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(boxes), np.concatenate(owners).astype(np.int64)
 
 
-def _square(boxes: torch.Tensor) -> torch.Tensor:
+def _square(boxes: np.ndarray) -> np.ndarray:
     """Boxes grown to squares about their centres (``rerec``)."""
     height = boxes[:, 3] - boxes[:, 1]
     width = boxes[:, 2] - boxes[:, 0]
-    side = torch.maximum(width, height)
-    out = boxes.clone()
+    side = np.maximum(width, height)
+    out = boxes.copy()
     out[:, 0] = boxes[:, 0] + width * 0.5 - side * 0.5
     out[:, 1] = boxes[:, 1] + height * 0.5 - side * 0.5
     out[:, 2] = out[:, 0] + side
@@ -98,11 +131,11 @@ def _square(boxes: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _regress(boxes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+def _regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Boxes moved by a network's regression, in units of the box's size (``bbreg``)."""
     width = boxes[:, 2] - boxes[:, 0] + 1
     height = boxes[:, 3] - boxes[:, 1] + 1
-    out = boxes.clone()
+    out = boxes.copy()
     out[:, 0] += offsets[:, 0] * width
     out[:, 1] += offsets[:, 1] * height
     out[:, 2] += offsets[:, 2] * width
@@ -110,43 +143,44 @@ def _regress(boxes: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _integral(photos: np.ndarray) -> torch.Tensor:
+def _integral(photos: np.ndarray) -> np.ndarray:
     """Summed-area tables of (N, H, W, 3) uint8 photos, (N, H + 1, W + 1, 3), exact in int32
-    (255 x 4096 x 2048 still fits); numpy's cumsum is four times torch's here."""
+    (255 x 4096 x 2048 still fits)."""
     table = np.zeros((photos.shape[0], photos.shape[1] + 1, photos.shape[2] + 1, 3), np.int32)
     table[:, 1:, 1:] = photos  # summing in place over int32 is twice as quick as from uint8
     np.cumsum(table, axis=1, out=table)
     np.cumsum(table, axis=2, out=table)
-    return torch.from_numpy(table)
+    return table
 
 
-def _edges(start: torch.Tensor, end: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
+def _edges(start: np.ndarray, end: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Area resizing's bins: output pixel i averages input pixels floor(i n / count)
     up to ceil((i + 1) n / count), n = end - start (as ``interpolate(mode="area")``)."""
-    steps = torch.arange(count + 1)
-    length = (end - start).unsqueeze(-1)
-    first = start.unsqueeze(-1) + (steps[:-1] * length) // count
-    last = start.unsqueeze(-1) - ((-steps[1:] * length) // count)  # a ceiling division
+    steps = np.arange(count + 1, dtype=np.int64)
+    start, length = np.asarray(start)[..., None], (np.asarray(end) - np.asarray(start))[..., None]
+    first = start + (steps[:-1] * length) // count
+    last = start - ((-steps[1:] * length) // count)  # a ceiling division
     return first, last
 
 
-def _level(table: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def _level(table: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Whole photos resized to ``size`` (rows, columns) by area averaging, normalised:
-    whole rows, then whole columns, of the summed-area table."""
-    rows0, rows1 = _edges(torch.tensor(0), torch.tensor(table.shape[1] - 1), size[0])
-    cols0, cols1 = _edges(torch.tensor(0), torch.tensor(table.shape[2] - 1), size[1])
-    strip = table.index_select(1, rows1) - table.index_select(1, rows0)
-    total = strip.index_select(2, cols1) - strip.index_select(2, cols0)
-    count = ((rows1 - rows0).unsqueeze(1) * (cols1 - cols0).unsqueeze(0)).unsqueeze(2)
-    return _normalise(total.to(torch.float32) / count).permute(0, 3, 1, 2)
+    whole rows, then whole columns, of the summed-area table. (N, 3, rows, columns)."""
+    rows0, rows1 = _edges(np.int64(0), np.int64(table.shape[1] - 1), size[0])
+    cols0, cols1 = _edges(np.int64(0), np.int64(table.shape[2] - 1), size[1])
+    strip = table.take(rows1, axis=1) - table.take(rows0, axis=1)
+    total = strip.take(cols1, axis=2) - strip.take(cols0, axis=2)
+    count = ((rows1 - rows0)[:, None] * (cols1 - cols0)[None, :])[:, :, None]
+    pixels = total.astype(np.float32) / count.astype(np.float32)
+    return np.ascontiguousarray(_normalise(pixels).transpose(0, 3, 1, 2))
 
 
 def _area(
-    table: torch.Tensor,
-    owner: torch.Tensor,
-    corners: tuple[torch.Tensor, ...],
+    table: np.ndarray,
+    owner: np.ndarray,
+    corners: tuple[np.ndarray, ...],
     size: tuple[int, int],
-) -> torch.Tensor:
+) -> np.ndarray:
     """Rectangles of photos resized to ``size`` (rows, columns) by area averaging, normalised.
 
     Output pixel i averages input rows floor(i h / rows) to ceil((i + 1) h / rows),
@@ -158,31 +192,32 @@ def _area(
         owner: (K,) the photo of each rectangle.
         corners: x1, y1, x2, y2, each (K,) int64, in whole pixels, x2 and y2 exclusive.
     Returns:
-        (K, 3, rows, columns) float32, channels-last in memory, as the networks want.
+        (K, 3, rows, columns) float32.
     """
     x1, y1, x2, y2 = corners
     rows, columns = size
     stride = table.shape[2]
     flat = table.reshape(-1, table.shape[3])  # (N * (H+1) * (W+1), 3)
-    base = (owner * table.shape[1] * stride).view(-1, 1, 1)
+    base = (owner * table.shape[1] * stride).reshape(-1, 1, 1)
 
     rows0, rows1 = _edges(y1, y2, rows)
     cols0, cols1 = _edges(x1, x2, columns)
 
-    def corner(r: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        index = base + r.unsqueeze(2) * stride + c.unsqueeze(1)  # (K, rows, columns)
-        return flat[index.reshape(-1)].view(len(r), rows, columns, -1)
+    def corner(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+        index = base + r[:, :, None] * stride + c[:, None, :]  # (K, rows, columns)
+        return flat[index.reshape(-1)].reshape(len(r), rows, columns, -1)
 
     total = (
         corner(rows1, cols1) - corner(rows0, cols1) - corner(rows1, cols0) + corner(rows0, cols0)
     )
-    count = ((rows1 - rows0).unsqueeze(2) * (cols1 - cols0).unsqueeze(1)).unsqueeze(3)
-    return _normalise(total.to(torch.float32) / count).permute(0, 3, 1, 2).contiguous()
+    count = ((rows1 - rows0)[:, :, None] * (cols1 - cols0)[:, None, :])[..., None]
+    pixels = total.astype(np.float32) / count.astype(np.float32)
+    return np.ascontiguousarray(_normalise(pixels).transpose(0, 3, 1, 2))
 
 
 def _windows(
-    table: torch.Tensor, boxes: torch.Tensor, owners: torch.Tensor, size: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+    table: np.ndarray, boxes: np.ndarray, owners: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Each box's pixels resized to ``size`` x ``size``, and which boxes had any.
 
     As in facenet-pytorch, a box is truncated to whole pixels and clipped to the
@@ -190,23 +225,23 @@ def _windows(
     one gather for every box instead of a slice and a resize each.
     """
     height, width = table.shape[1] - 1, table.shape[2] - 1
-    whole = boxes[:, :4].trunc().long()
-    x1 = whole[:, 0].clamp(min=1) - 1
-    y1 = whole[:, 1].clamp(min=1) - 1
-    x2 = whole[:, 2].clamp(max=width)
-    y2 = whole[:, 3].clamp(max=height)
+    whole = np.trunc(boxes[:, :4]).astype(np.int64)
+    x1 = np.maximum(whole[:, 0], 1) - 1
+    y1 = np.maximum(whole[:, 1], 1) - 1
+    x2 = np.minimum(whole[:, 2], width)
+    y2 = np.minimum(whole[:, 3], height)
     usable = (x2 > x1) & (y2 > y1)
     corners = (x1[usable], y1[usable], x2[usable], y2[usable])
     return _area(table, owners[usable], corners, (size, size)), usable
 
 
-def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, owners: torch.Tensor, limit: float):
+def _nms_min(boxes: np.ndarray, scores: np.ndarray, owners: np.ndarray, limit: float):
     """Non-maximum suppression by intersection over the smaller box, per photo (O-Net's)."""
     if not len(boxes):
-        return torch.zeros(0, dtype=torch.long)
-    b = boxes.double().numpy() + (owners.double().numpy() * (float(boxes.max()) + 1))[:, None]
+        return np.zeros(0, np.int64)
+    b = boxes.astype(np.float64) + (owners.astype(np.float64) * (float(boxes.max()) + 1))[:, None]
     area = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
-    order = np.argsort(-scores.numpy(), kind="stable")
+    order = np.argsort(-scores, kind="stable")
     keep = []
     while order.size:
         i, rest = order[0], order[1:]
@@ -215,28 +250,19 @@ def _nms_min(boxes: torch.Tensor, scores: torch.Tensor, owners: torch.Tensor, li
         h = np.minimum(b[i, 3], b[rest, 3]) - np.maximum(b[i, 1], b[rest, 1]) + 1
         overlap = np.maximum(w, 0) * np.maximum(h, 0) / np.minimum(area[i], area[rest])
         order = rest[overlap <= limit]
-    return torch.as_tensor(np.asarray(keep, np.int64))
+    return np.asarray(keep, np.int64)
 
 
-def _on_cpu(net: torch.nn.Module):
-    """``net`` taking and giving CPU tensors wherever it runs: the steps between the
-    networks are small and stay on the CPU."""
-    device = next(net.parameters()).device
-    if device.type == "cpu":
-        return net
-    return lambda x: tuple(out.cpu() for out in net(x.to(device)))
-
-
-@torch.inference_mode()
 def detect(
-    nets: tuple[torch.nn.Module, torch.nn.Module, torch.nn.Module],
+    nets: tuple[Net, Net, Net],
     photos: np.ndarray,
     stages: Stages = Stages(),
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Faces in a batch of photos of one size.
 
     Args:
-        nets: P-Net, R-Net and O-Net (facenet-pytorch's, with their weights).
+        nets: P-Net, R-Net and O-Net (facenet-pytorch's, with their weights), each a
+            callable from an (N, 3, H, W) float32 array to its outputs as arrays.
         photos: (N, H, W, 3) uint8 RGB.
         stages: the pyramid and thresholds.
 
@@ -244,24 +270,23 @@ def detect(
         Per photo, (boxes (K, 5): x1 y1 x2 y2 and O-Net's score, points (K, 5, 2):
         the five landmarks as (x, y)), in the photo's pixels.
     """
-    pnet, rnet, onet = (_on_cpu(net) for net in nets)
+    pnet, rnet, onet = nets
     count = len(photos)
     table = _integral(photos)
     boxes, owners = _proposals(pnet, table, stages)
     keep = batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
     boxes, owners = boxes[keep], owners[keep]
-    moved = boxes[:, :4] + boxes[:, 5:9] * torch.stack(
-        [boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2, dim=1
-    )
-    boxes = _square(torch.cat([moved, boxes[:, 4:5]], dim=1))
-    points = torch.zeros(0, 5, 2)
+    sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2, axis=1)
+    moved = boxes[:, :4] + boxes[:, 5:9] * sides
+    boxes = _square(np.concatenate([moved, boxes[:, 4:5]], axis=1))
+    points = np.zeros((0, 5, 2), np.float32)
 
     if len(boxes):
         crops, usable = _windows(table, boxes, owners, 24)
         boxes, owners = boxes[usable], owners[usable]
-        offsets, probs = rnet(crops)
+        offsets, probs = rnet(crops) if len(crops) else (np.zeros((0, 4)), np.zeros((0, 2)))
         passed = probs[:, 1] > stages.thresholds[1]
-        boxes = torch.cat([boxes[passed, :4], probs[passed, 1:2]], dim=1)
+        boxes = np.concatenate([boxes[passed, :4], probs[passed, 1:2]], axis=1)
         owners, offsets = owners[passed], offsets[passed]
         keep = batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
         boxes = _square(_regress(boxes[keep], offsets[keep]))
@@ -270,21 +295,23 @@ def detect(
     if len(boxes):
         crops, usable = _windows(table, boxes, owners, 48)
         boxes, owners = boxes[usable], owners[usable]
-        offsets, marks, probs = onet(crops)
+        if len(crops):
+            offsets, marks, probs = onet(crops)
+        else:
+            offsets, marks, probs = np.zeros((0, 4)), np.zeros((0, 10)), np.zeros((0, 2))
         passed = probs[:, 1] > stages.thresholds[2]
-        boxes = torch.cat([boxes[passed, :4], probs[passed, 1:2]], dim=1)
+        boxes = np.concatenate([boxes[passed, :4], probs[passed, 1:2]], axis=1)
         owners, offsets, marks = owners[passed], offsets[passed], marks[passed]
-        width = (boxes[:, 2] - boxes[:, 0] + 1).unsqueeze(1)
-        height = (boxes[:, 3] - boxes[:, 1] + 1).unsqueeze(1)
+        width = (boxes[:, 2] - boxes[:, 0] + 1)[:, None]
+        height = (boxes[:, 3] - boxes[:, 1] + 1)[:, None]
         xs = width * marks[:, :5] + boxes[:, 0:1] - 1
         ys = height * marks[:, 5:] + boxes[:, 1:2] - 1
-        points = torch.stack([xs, ys], dim=2)
+        points = np.stack([xs, ys], axis=2)
         boxes = _regress(boxes, offsets)
         keep = _nms_min(boxes[:, :4], boxes[:, 4], owners, 0.7)
         boxes, owners, points = boxes[keep], owners[keep], points[keep]
 
-    boxes_np, points_np, owners_np = boxes.cpu().numpy(), points.cpu().numpy(), owners.cpu().numpy()
     return [
-        (boxes_np[owners_np == i].astype(np.float64), points_np[owners_np == i].astype(np.float64))
+        (boxes[owners == i].astype(np.float64), points[owners == i].astype(np.float64))
         for i in range(count)
     ]

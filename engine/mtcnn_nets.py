@@ -1,25 +1,20 @@
-"""MTCNN's three networks over the weights facenet-pytorch ships, and torchvision's NMS kernel.
+"""MTCNN's three networks over the weights facenet-pytorch ships.
 
-Both are loaded without importing facenet-pytorch's or torchvision's Python
-packages: ``import torchvision`` (which facenet-pytorch does) also imports its
-datasets, models and transforms, and torch's compiler through them. That was
-1.4 s of a 5.4 s ``python -m engine`` run over 25 photos
-(benchmarks/versus_face_recognition.py), for one kernel and three small networks.
+They are loaded without importing facenet-pytorch's Python package: it imports
+torchvision, which also imports its datasets, models and transforms, and torch's
+compiler through them. That was 1.4 s of a 5.4 s ``python -m engine`` run over 25
+photos (benchmarks/versus_face_recognition.py), for three small networks.
 The layers are those of facenet-pytorch's ``PNet``, ``RNet`` and ``ONet``, under
 the same names, so their state dicts load as they are.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.machinery
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.packages import package_file, package_folder
+from engine.packages import package_file
 
 
 def _pool(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -44,7 +39,7 @@ class _PReLU(nn.PReLU):
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) flattened in the (W, H, C) order the dense layers were trained on."""
-    return x.permute(0, 3, 2, 1).reshape(len(x), -1)
+    return x.permute(0, 3, 2, 1).flatten(1)  # flatten: a batch of any size in ONNX too
 
 
 class PNet(nn.Module):
@@ -112,38 +107,3 @@ def networks() -> tuple[PNet, RNet, ONet]:
         net.load_state_dict(weights, assign=True)
         net.eval()
     return nets
-
-
-@functools.cache
-def _nms() -> Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]:
-    """torchvision's compiled ``nms``, from its extension library when that can be found
-    by name; otherwise through ``torchvision.ops`` (the same kernel, imported slowly)."""
-    folder = package_folder("torchvision")
-    for name in ("_C_stable", "_C"):
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            library = folder / f"{name}{suffix}"
-            if not library.is_file():
-                continue
-            try:
-                torch.ops.load_library(str(library))
-                return torch.ops.torchvision.nms
-            except (OSError, RuntimeError, AttributeError):
-                pass
-    from torchvision.ops import nms
-
-    return nms
-
-
-def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, limit: float
-) -> torch.Tensor:
-    """Non-maximum suppression by intersection over union above ``limit``, never across
-    groups (photos): the indices kept, best score first, as ``torchvision.ops.batched_nms``.
-
-    Each group's boxes are moved apart by more than the largest coordinate, so one
-    call of the kernel does every group.
-    """
-    if boxes.numel() == 0:
-        return torch.zeros(0, dtype=torch.long, device=boxes.device)
-    shift = groups.to(boxes) * (boxes.max() + 1)
-    return _nms()(boxes + shift[:, None], scores, limit)

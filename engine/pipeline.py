@@ -14,7 +14,6 @@ from PIL import Image
 from engine import embedders, images, references, render
 from engine.celebrities import Celebrities, Celebrity, ModelWatcher, Prediction
 from engine.config import Settings
-from engine.device import configure_threads, resolve_device
 from engine.errors import (
     FaceTooBlurry,
     FaceTooSmall,
@@ -24,6 +23,7 @@ from engine.errors import (
     TooManyFaces,
 )
 from engine.faces import Face, FaceDetector
+from engine.runtime import configure_threads, resolve_device
 
 log = logging.getLogger(__name__)
 

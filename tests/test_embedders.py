@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -66,12 +67,51 @@ def test_view_averaging_stays_close_and_is_repeatable(
 
 
 def test_views_layout(pipeline: Pipeline) -> None:
-    batch = torch.rand(2, 3, 150, 150) * 255
+    batch = np.random.default_rng(0).uniform(0, 255, (2, 3, 150, 150)).astype(np.float32)
     out = views(batch, flip=True, jitter=3)
-    assert out.shape == (16, 3, 150, 150)
-    torch.testing.assert_close(out[:2], batch)
-    torch.testing.assert_close(out[2:4], batch.flip(3))
-    assert not torch.equal(out[4:6], batch)
+    assert out.shape == (16, 3, 150, 150) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:2], batch)
+    np.testing.assert_array_equal(out[2:4], batch[..., ::-1])
+    assert not np.array_equal(out[4:6], batch)
+
+
+def torch_views(batch: torch.Tensor, jitter: int) -> torch.Tensor:
+    """The views as torch made them when the embedder ran there: flip, then jitter
+    through affine_grid and grid_sample."""
+    import torch.nn.functional as F
+
+    base = torch.cat([batch, batch.flip(3)])
+    generator = torch.Generator().manual_seed(0)
+    angle = (torch.rand(jitter, generator=generator) * 2 - 1) * math.radians(3)
+    zoom = (0.97 + torch.rand(jitter, generator=generator) * 0.03) / 0.96
+    shift = (torch.rand(jitter, 2, generator=generator) * 2 - 1) * 0.02
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    copies = [
+        F.grid_sample(
+            base,
+            F.affine_grid(theta[k].expand(len(base), 2, 3), list(base.shape), align_corners=False),
+            padding_mode="border",
+            align_corners=False,
+        )
+        for k in range(jitter)
+    ]
+    return torch.cat([base, *copies])
+
+
+@pytest.mark.parametrize("jitter", [1, 3, 6])
+def test_views_are_the_ones_torch_made(jitter: int) -> None:
+    """The same draws, and the same pixels to float32 rounding, so that embeddings
+    stored before the engine left torch stay valid."""
+    generator = torch.Generator().manual_seed(0)
+    np.testing.assert_array_equal(
+        embedders._uniforms(500), torch.rand(500, generator=generator).numpy()
+    )
+    batch = np.random.default_rng(jitter).uniform(0, 255, (3, 3, 150, 150)).astype(np.float32)
+    expected = torch_views(torch.from_numpy(batch), jitter).numpy()
+    assert float(np.abs(views(batch, flip=True, jitter=jitter) - expected).max()) < 0.02
 
 
 def test_empty_batch(pipeline: Pipeline) -> None:
