@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
@@ -95,6 +96,7 @@ class FaceDetector:
         self.min_face_size = min_face_size
         self.min_score = min_score
         self._nets: tuple[mtcnn.Net, ...] | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def _networks(self) -> tuple[mtcnn.Net, ...]:
@@ -118,7 +120,12 @@ class FaceDetector:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: Sequence[Image.Image]) -> list[list[Face]]:
-        """``detect`` for several photos; photos of the same size share one MTCNN pass."""
+        """``detect`` for several photos; photos of the same size share one MTCNN pass.
+
+        Passes of different sizes run at once, one per core: between the networks
+        MTCNN's own steps run on one core, so two passes keep both busy (25 photos of
+        different sizes on 2 cores: 1.05-1.2 s against 1.5-1.7 s, benchmarks/README.md).
+        """
         scaled = [self._scaled(image) for image in images]
         results: list[list[Face]] = [[] for _ in images]
         groups: dict[tuple[tuple[int, int], int], list[int]] = {}
@@ -126,13 +133,23 @@ class FaceDetector:
             min_size = max(_MIN_DETECTOR_FACE, round(self.min_face_size * scale))
             if min(small.size) >= min_size:  # else no pyramid level fits: no face
                 groups.setdefault((small.size, min_size), []).append(index)
-        for (_, min_size), indices in groups.items():
-            batch = [np.asarray(scaled[i][0]) for i in indices]
-            found = self._run(batch, min_size)
-            for i, (boxes, points) in zip(indices, found, strict=True):
-                image = images[i]
-                results[i] = self._faces(boxes, points, scaled[i][1], image.size)
+
+        def run(group: tuple[tuple[tuple[int, int], int], list[int]]) -> list:
+            (_, min_size), indices = group
+            return self._run([np.asarray(scaled[i][0]) for i in indices], min_size)
+
+        passes = list(groups.items())
+        found = map(run, passes) if len(passes) < 2 else self._workers().map(run, passes)
+        for (_, indices), boxes_and_points in zip(passes, found, strict=True):
+            for i, (boxes, points) in zip(indices, boxes_and_points, strict=True):
+                results[i] = self._faces(boxes, points, scaled[i][1], images[i].size)
         return results
+
+    def _workers(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(runtime.threads(), thread_name_prefix="detect")
+            return self._pool
 
     def _scaled(self, image: Image.Image) -> tuple[Image.Image, float]:
         longest = max(image.size)

@@ -100,6 +100,11 @@ def configure_threads(threads: int) -> int:
     return threads
 
 
+def threads() -> int:
+    """The CPU threads configured, every usable core when none were."""
+    return _threads or configure_threads(0)
+
+
 def _torch_threads(torch: Any) -> None:
     if _threads and torch.get_num_threads() != _threads:
         torch.set_num_threads(_threads)
@@ -144,9 +149,13 @@ class OnnxNet:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads or configure_threads(0)
+        options.intra_op_num_threads = threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # warnings about unused initialisers are noise
+        # Spinning threads wait for work by burning a core, which MTCNN's steps between
+        # the networks need: without it the CLI over 25 photos took 0.68x the CPU time
+        # and 0.85x the wall time (benchmarks/README.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )

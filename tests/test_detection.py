@@ -77,6 +77,19 @@ def test_a_batch_gives_each_photos_own_faces(pipeline: Pipeline) -> None:
     assert np.abs(alone[0] - single).max() < 1e-3
 
 
+def test_photos_of_several_sizes_at_once_give_what_each_gives_alone(pipeline: Pipeline) -> None:
+    """Their passes run at once, one per core (FaceDetector.detect_many)."""
+    photo, _ = two_people()
+    turned = photo.rotate(90, expand=True)
+    photos = [photo, turned, photo.resize((300, 200)), photo, turned.crop((0, 0, 200, 260))]
+    alone = [pipeline.detector.detect(p) for p in photos]
+    together = pipeline.detector.detect_many(photos)
+    assert [len(f) for f in together] == [len(f) for f in alone] and len(together[0]) == 2
+    for mine, theirs in zip(together, alone, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            assert np.allclose(a.box, b.box, atol=1e-3), (a, b)
+
+
 def test_the_networks_are_facenet_pytorchs_with_its_weights() -> None:
     from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
