@@ -34,6 +34,21 @@ HELP = """Shell commands, besides the bot's own (/help lists those):
   /quit          leave"""
 
 
+def _claim(folder: Path) -> Path:
+    """``folder``, made now, or ``folder-2``, ``folder-3``... when another run (started
+    in the same second) has it: one run's pictures never overwrite another's."""
+    candidate, number = folder, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = folder.with_name(f"{folder.name}-{number}")
+        except OSError:
+            return folder  # unwritable: saving a picture says so, as before
+
+
 class ShellClock:
     """The shell's time: the real monotonic clock plus what `/wait` added, and timers
     that fire when either brings them due, so scripts can skip a round's minute."""
@@ -157,9 +172,10 @@ class Shell:
         self._pictures = itertools.count(1)
         self._kept = out is not None
         run = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.out = (
-            out / run if out is not None else Path(tempfile.mkdtemp(prefix="lookalike-shell-"))
-        )
+        if out is not None:
+            self.out = _claim(out / run)
+        else:
+            self.out = Path(tempfile.mkdtemp(prefix="lookalike-shell-"))
 
     # --- output ---------------------------------------------------------------------
 
@@ -296,6 +312,8 @@ class Shell:
         """Delete this run's pictures unless they were asked to be kept."""
         if not self._kept:
             shutil.rmtree(self.out, ignore_errors=True)
+        elif self.out.is_dir() and not any(self.out.iterdir()):
+            self.out.rmdir()  # a run that showed no picture leaves nothing behind
 
     async def run(self, stdin: TextIO = sys.stdin) -> None:
         """Read lines until the end of input or /quit; prompts only on a terminal."""

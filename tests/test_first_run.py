@@ -153,6 +153,15 @@ def pictures_in(output: str) -> list[Path]:
     ]
 
 
+def test_shells_started_in_the_same_second_keep_their_pictures_apart(tmp_path: Path) -> None:
+    from bot.shell import _claim
+
+    run = "20261204-014742"
+    folders = [_claim(tmp_path / "kept" / run) for _ in range(3)]
+    assert [f.name for f in folders] == [run, f"{run}-2", f"{run}-3"]
+    assert all(f.is_dir() for f in folders)
+
+
 def test_shell_pictures_are_temporary_unless_kept_and_never_overwritten(
     tmp_path: Path, hopper
 ) -> None:
