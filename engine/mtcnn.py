@@ -53,40 +53,64 @@ def pyramid(height: int, width: int, stages: Stages) -> list[float]:
     return scales
 
 
-def _normalise(pixels: np.ndarray) -> np.ndarray:
-    return (pixels - np.float32(127.5)) * np.float32(0.0078125)
+def _averages(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Summed pixels (K, rows, columns, 3) over their pixel counts (rows, columns) or
+    (K, rows, columns), normalised as MTCNN's networks take them, (v - 127.5) / 128,
+    and channel-first: (K, 3, rows, columns) float32, in one pass and a subtraction."""
+    out = np.empty((total.shape[0], 3, *total.shape[1:3]), np.float32)
+    factor = np.float32(0.0078125) / count.astype(np.float32)
+    np.multiply(total.transpose(0, 3, 1, 2), factor[..., None, :, :], out=out)
+    out -= np.float32(127.5 * 0.0078125)
+    return out
+
+
+# nms() compares boxes in blocks of rows of about this many pairs (16 MB of float32).
+_PAIRS = 1 << 22
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, limit: float) -> np.ndarray:
     """Greedy non-maximum suppression by intersection over union above ``limit``: the
     indices kept, best score first, as torchvision's ``nms`` keeps them (float32
-    areas without the +1 of the MTCNN code's own NMS)."""
-    boxes = np.asarray(boxes, np.float32)
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x2 - x1) * (y2 - y1)
+    areas without the +1 of the MTCNN code's own NMS).
+
+    Each box is compared with every box after it in score order, a block of rows at
+    a time; only boxes that overlap a later one are then visited one by one (of the
+    143 boxes of P-Net's last NMS of a 640x480 photo, none). 3.3 ms a photo was
+    spent in a loop over every kept box."""
     order = np.argsort(-np.asarray(scores, np.float32), kind="stable")
-    keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        w = np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0)
-        h = np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0)
-        inter = w * h
-        order = rest[inter / (area[i] + area[rest] - inter) <= limit]
-    return np.asarray(keep, np.int64)
+    x1, y1, x2, y2 = np.asarray(boxes, np.float32)[order].T
+    area = (x2 - x1) * (y2 - y1)
+    count = len(order)
+    alive = np.ones(count, bool)
+    rows = max(1, _PAIRS // max(count, 1))
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        block = slice(start, stop)
+        w = np.minimum(x2[block, None], x2) - np.maximum(x1[block, None], x1)
+        h = np.minimum(y2[block, None], y2) - np.maximum(y1[block, None], y1)
+        inter = np.maximum(w, 0) * np.maximum(h, 0)
+        over = inter / (area[block, None] + area - inter) > limit
+        over &= np.arange(count) > np.arange(start, stop)[:, None]  # later boxes only
+        for i in np.flatnonzero(over.any(axis=1)):
+            if alive[start + i]:
+                alive &= ~over[i]
+    return order[alive].astype(np.int64)
 
 
 def batched_nms(
     boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, limit: float
 ) -> np.ndarray:
-    """``nms`` never across groups (photos), as ``torchvision.ops.batched_nms``: each
-    group's boxes are moved apart by more than the largest coordinate, so one pass
-    does every group."""
+    """``nms`` within each group (photo), never across, as ``torchvision.ops.batched_nms``:
+    the indices kept, best score first."""
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
-    boxes = np.asarray(boxes, np.float32)
-    shift = groups.astype(np.float32) * (boxes.max() + 1)
-    return nms(boxes + shift[:, None], scores, limit)
+    scores = np.asarray(scores, np.float32)
+    kept = [
+        members[nms(boxes[members], scores[members], limit)]
+        for members in (np.flatnonzero(groups == g) for g in np.unique(groups))
+    ]
+    keep = np.concatenate(kept)
+    return keep[np.argsort(-scores[keep], kind="stable")]
 
 
 def _proposals(pnet: Net, table: np.ndarray, stages: Stages) -> tuple[np.ndarray, np.ndarray]:
@@ -170,9 +194,7 @@ def _level(table: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     cols0, cols1 = _edges(np.int64(0), np.int64(table.shape[2] - 1), size[1])
     strip = table.take(rows1, axis=1) - table.take(rows0, axis=1)
     total = strip.take(cols1, axis=2) - strip.take(cols0, axis=2)
-    count = ((rows1 - rows0)[:, None] * (cols1 - cols0)[None, :])[:, :, None]
-    pixels = total.astype(np.float32) / count.astype(np.float32)
-    return np.ascontiguousarray(_normalise(pixels).transpose(0, 3, 1, 2))
+    return _averages(total, (rows1 - rows0)[:, None] * (cols1 - cols0)[None, :])
 
 
 def _area(
@@ -205,14 +227,13 @@ def _area(
 
     def corner(r: np.ndarray, c: np.ndarray) -> np.ndarray:
         index = base + r[:, :, None] * stride + c[:, None, :]  # (K, rows, columns)
-        return flat[index.reshape(-1)].reshape(len(r), rows, columns, -1)
+        # take() is 7x as quick as indexing with an array here (0.6 against 3.9 ms)
+        return flat.take(index.reshape(-1), axis=0).reshape(len(r), rows, columns, -1)
 
     total = (
         corner(rows1, cols1) - corner(rows0, cols1) - corner(rows1, cols0) + corner(rows0, cols0)
     )
-    count = ((rows1 - rows0)[:, :, None] * (cols1 - cols0)[:, None, :])[..., None]
-    pixels = total.astype(np.float32) / count.astype(np.float32)
-    return np.ascontiguousarray(_normalise(pixels).transpose(0, 3, 1, 2))
+    return _averages(total, (rows1 - rows0)[:, :, None] * (cols1 - cols0)[:, None, :])
 
 
 def _windows(
