@@ -48,6 +48,12 @@ class Settings:
     threads: int = setting(
         "LOOKALIKE_THREADS", 0, "CPU threads for the models; 0 means one per core."
     )
+    cache: Path | None = setting(
+        "LOOKALIKE_CACHE",
+        None,
+        "Where the networks exported for ONNX Runtime are kept, made once by the set-up or "
+        "on first use. Empty: $XDG_CACHE_HOME/lookalike, else ~/.cache/lookalike.",
+    )
     max_upload_bytes: int = setting(
         "LOOKALIKE_MAX_UPLOAD_BYTES", 20_000_000, "Largest photo file accepted, in bytes."
     )

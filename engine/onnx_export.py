@@ -58,7 +58,9 @@ def export(folder: Path, sources: dict[str, Path]) -> None:
 def main() -> None:
     """Export the networks now (the set-up does, so that the first photo need not)."""
     from engine import runtime
+    from engine.config import Settings
 
+    runtime.configure_cache(Settings.from_env().cache)
     print(f"ONNX networks in {runtime.onnx_files()['dlib'].parent}")
 
 

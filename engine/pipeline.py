@@ -23,7 +23,7 @@ from engine.errors import (
     TooManyFaces,
 )
 from engine.faces import Face, FaceDetector
-from engine.runtime import configure_threads, resolve_device
+from engine.runtime import configure_cache, configure_threads, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,7 @@ class Pipeline:
         self.settings = settings
         self.device = resolve_device(settings.device)
         configure_threads(settings.threads)
+        configure_cache(settings.cache)
         self.detector = FaceDetector(
             device=self.device,
             max_side=settings.detect_max_side,

@@ -38,6 +38,7 @@ NETWORKS = ("pnet", "rnet", "onet", "dlib")
 EXPORT_VERSION = 1
 
 _threads = 0
+_cache: Path | None = None
 _lock = threading.Lock()
 
 
@@ -51,11 +52,17 @@ def _sources() -> dict[str, Path]:
     }
 
 
+def configure_cache(folder: Path | None) -> None:
+    """Keep exports in ``folder`` (``LOOKALIKE_CACHE``); None: the user's cache folder."""
+    global _cache
+    _cache = folder
+
+
 def cache_root() -> Path:
-    """Where exports live: ``$LOOKALIKE_CACHE`` or the user's cache folder. They are
+    """Where exports live: the configured folder, else the user's cache folder. They are
     derived from installed packages, like pip's cache, and shared by every checkout."""
-    if os.environ.get("LOOKALIKE_CACHE"):
-        return Path(os.environ["LOOKALIKE_CACHE"]).expanduser()
+    if _cache is not None:
+        return _cache.expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lookalike"
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from engine import mtcnn_nets, runtime
+from engine.config import Settings
 from engine.dlib_resnet import load_dlib_resnet
 
 
@@ -54,19 +55,20 @@ def test_the_cache_folder_follows_lookalike_cache_and_the_weights(
     weights = tmp_path / "weights.pt"
     weights.write_bytes(b"one")
     monkeypatch.setattr(runtime, "_sources", lambda: {"pnet": weights})
-    monkeypatch.setenv("LOOKALIKE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "_cache", None)
+    runtime.configure_cache(Settings.from_env({"LOOKALIKE_CACHE": str(tmp_path / "cache")}).cache)
     first = runtime.export_folder()
     assert first.parent == tmp_path / "cache" / "onnx"
     assert runtime.export_folder() == first
     weights.write_bytes(b"other weights")
     assert runtime.export_folder() != first
-    monkeypatch.delenv("LOOKALIKE_CACHE")
+    runtime.configure_cache(None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert runtime.export_folder().parents[1] == tmp_path / "xdg" / "lookalike"
 
 
 def test_an_export_cut_short_is_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LOOKALIKE_CACHE", str(tmp_path))
+    monkeypatch.setattr(runtime, "_cache", tmp_path)
     folder = runtime.export_folder()
     folder.mkdir(parents=True)
     (folder / "pnet.onnx").write_bytes(b"half a file")  # and no `complete` marker
