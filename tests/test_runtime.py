@@ -49,7 +49,7 @@ def test_each_exported_network_gives_its_torch_ports_outputs() -> None:
                 assert float(np.abs(a - b).max()) < 2e-5, (name, shape)
 
 
-def test_the_cache_folder_follows_lookalike_cache_and_the_weights(
+def test_the_cache_folder_follows_lookalike_cache_and_the_weights_not_their_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     weights = tmp_path / "weights.pt"
@@ -60,7 +60,12 @@ def test_the_cache_folder_follows_lookalike_cache_and_the_weights(
     first = runtime.export_folder()
     assert first.parent == tmp_path / "cache" / "onnx"
     assert runtime.export_folder() == first
-    weights.write_bytes(b"other weights")
+    elsewhere = tmp_path / "another-virtualenv" / "weights.pt"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"one")
+    monkeypatch.setattr(runtime, "_sources", lambda: {"pnet": elsewhere})
+    assert runtime.export_folder() == first  # the same package elsewhere: the same export
+    elsewhere.write_bytes(b"other weights")
     assert runtime.export_folder() != first
     runtime.configure_cache(None)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
