@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from concurrent.futures import Executor
 
 import numpy as np
 
@@ -113,12 +114,14 @@ def batched_nms(
     return keep[np.argsort(-scores[keep], kind="stable")]
 
 
-def _proposals(pnet: Net, table: np.ndarray, stages: Stages) -> tuple[np.ndarray, np.ndarray]:
+def _proposals(
+    pnet: Net, table: np.ndarray, stages: Stages, levels: Executor | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """P-Net's windows over the pyramid: (boxes (N, 9): x1 y1 x2 y2 score and four
-    offsets, photo index of each)."""
+    offsets, photo index of each). With ``levels``, the levels run on its threads."""
     height, width = table.shape[1] - 1, table.shape[2] - 1
-    boxes, owners = [], []
-    for scale in pyramid(height, width, stages):
+
+    def level(scale: float) -> tuple[np.ndarray, np.ndarray]:
         offsets, probs = pnet(_level(table, (int(height * scale + 1), int(width * scale + 1))))
         score = probs[:, 1]
         owner, rows, cols = np.nonzero(score >= stages.thresholds[0])
@@ -135,11 +138,16 @@ def _proposals(pnet: Net, table: np.ndarray, stages: Stages) -> tuple[np.ndarray
             dtype=np.float32,
         )
         keep = batched_nms(level_boxes[:, :4], level_boxes[:, 4], owner, 0.5)
-        boxes.append(level_boxes[keep])
-        owners.append(owner[keep])
-    if not boxes:
+        return level_boxes[keep], owner[keep]
+
+    scales = pyramid(height, width, stages)
+    found = list((levels.map if levels is not None else map)(level, scales))
+    if not found:
         return np.zeros((0, 9), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(boxes), np.concatenate(owners).astype(np.int64)
+    return (
+        np.concatenate([boxes for boxes, _ in found]),
+        np.concatenate([owners for _, owners in found]).astype(np.int64),
+    )
 
 
 def _square(boxes: np.ndarray) -> np.ndarray:
@@ -278,6 +286,7 @@ def detect(
     nets: tuple[Net, Net, Net],
     photos: np.ndarray,
     stages: Stages = Stages(),
+    levels: Executor | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Faces in a batch of photos of one size.
 
@@ -286,6 +295,7 @@ def detect(
             callable from an (N, 3, H, W) float32 array to its outputs as arrays.
         photos: (N, H, W, 3) uint8 RGB.
         stages: the pyramid and thresholds.
+        levels: threads to run P-Net's pyramid levels on, or None for this one.
 
     Returns:
         Per photo, (boxes (K, 5): x1 y1 x2 y2 and O-Net's score, points (K, 5, 2):
@@ -294,7 +304,7 @@ def detect(
     pnet, rnet, onet = nets
     count = len(photos)
     table = _integral(photos)
-    boxes, owners = _proposals(pnet, table, stages)
+    boxes, owners = _proposals(pnet, table, stages, levels)
     keep = batched_nms(boxes[:, :4], boxes[:, 4], owners, 0.7)
     boxes, owners = boxes[keep], owners[keep]
     sides = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]] * 2, axis=1)

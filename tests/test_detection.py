@@ -90,6 +90,19 @@ def test_photos_of_several_sizes_at_once_give_what_each_gives_alone(pipeline: Pi
             assert np.allclose(a.box, b.box, atol=1e-3), (a, b)
 
 
+def test_pyramid_levels_on_threads_give_the_same_faces(pipeline: Pipeline) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    photo, _ = two_people()
+    nets, pixels = pipeline.detector._networks(), np.asarray(photo)[None]
+    ((boxes, points),) = mtcnn.detect(nets, pixels)
+    with ThreadPoolExecutor(2) as levels:
+        ((threaded, threaded_points),) = mtcnn.detect(nets, pixels, levels=levels)
+    assert len(boxes) == 2
+    np.testing.assert_array_equal(threaded, boxes)
+    np.testing.assert_array_equal(threaded_points, points)
+
+
 def test_the_networks_are_facenet_pytorchs_with_its_weights() -> None:
     from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
 
