@@ -4,8 +4,9 @@ On the CPU the four networks (MTCNN's P-Net, R-Net and O-Net, and dlib's ResNet)
 as ONNX Runtime sessions, exported once from their torch ports (engine/onnx_export.py)
 into a cache folder. Detecting and embedding then never import torch, whose import
 alone took 1.3-2.1 s of every ``python -m engine`` run, as long as the work on 25
-photos; ``import onnxruntime`` takes 0.15 s (benchmarks/README.md). dlib's ResNet runs
-faster in ONNX Runtime too, MTCNN's networks a little slower.
+photos; ``python -c "import onnxruntime"`` took 0.17-0.39 s (the second and third of
+three runs, 2026-12-04). dlib's ResNet runs faster in ONNX Runtime too (2.8-3.0 against
+4.0-4.4 ms a face), MTCNN's networks as fast (benchmarks/README.md).
 
 On a GPU the torch modules run as before. When ONNX Runtime is missing or the export
 fails, the CPU falls back to torch, with a warning. Nothing here imports torch unless
