@@ -44,7 +44,7 @@ _cache: Path | None = None
 _lock = threading.Lock()
 
 
-def _sources() -> dict[str, Path]:
+def sources() -> dict[str, Path]:
     """The weight files each exported network comes from."""
     return {
         **{n: package_file("facenet_pytorch", "data", f"{n}.pt") for n in ("pnet", "rnet", "onet")},
@@ -69,7 +69,7 @@ def cache_root() -> Path:
     return Path(base) / "lookalike"
 
 
-def export_folder() -> Path:
+def export_folder(weights: dict[str, Path] | None = None) -> Path:
     """The folder for the exports of the weights installed now: named by a hash of the
     versions of the packages that ship them, the files' names and sizes, and the
     export's version. So every checkout and virtualenv with the same packages shares
@@ -80,7 +80,7 @@ def export_folder() -> Path:
             stamp.append([package, importlib.metadata.version(package)])
         except importlib.metadata.PackageNotFoundError:
             stamp.append([package, None])
-    for name, path in sorted(_sources().items()):
+    for name, path in sorted((weights or sources()).items()):
         stamp.append([name, path.name, path.stat().st_size])
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:16]
     return cache_root() / "onnx" / key
@@ -99,7 +99,7 @@ def onnx_files() -> dict[str, Path]:
             from engine import onnx_export
 
             log.info("exporting the networks for ONNX Runtime into %s (once)", folder)
-            onnx_export.export(folder, _sources())
+            onnx_export.export(folder, sources())
     return files
 
 

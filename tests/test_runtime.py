@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,13 @@ import torch
 from engine import mtcnn_nets, runtime
 from engine.config import Settings
 from engine.dlib_resnet import load_dlib_resnet
+from engine.pipeline import Pipeline
+from tests.conftest import ROOT
 
 
 def torch_modules() -> dict[str, torch.nn.Module]:
     pnet, rnet, onet = mtcnn_nets.networks()
-    dlib = load_dlib_resnet(runtime._sources()["dlib"])
+    dlib = load_dlib_resnet(runtime.sources()["dlib"])
     return {"pnet": pnet, "rnet": rnet, "onet": onet, "dlib": dlib}
 
 
@@ -49,31 +54,41 @@ def test_each_exported_network_gives_its_torch_ports_outputs() -> None:
                 assert float(np.abs(a - b).max()) < 2e-5, (name, shape)
 
 
-def test_the_cache_folder_follows_lookalike_cache_and_the_weights_not_their_place(
+@pytest.fixture
+def cache(tmp_path: Path) -> Iterator[Path]:
+    """A cache folder of the test's own, as LOOKALIKE_CACHE would name it."""
+    runtime.configure_cache(tmp_path / "cache")
+    yield tmp_path / "cache"
+    runtime.configure_cache(None)
+
+
+def test_the_export_folder_follows_the_weights_not_their_place(tmp_path: Path, cache: Path) -> None:
+    here, there = tmp_path / "one-virtualenv" / "pnet.pt", tmp_path / "another" / "pnet.pt"
+    for weights in (here, there):
+        weights.parent.mkdir()
+        weights.write_bytes(b"the same weights")
+    first = runtime.export_folder({"pnet": here})
+    assert first.parent == cache / "onnx"
+    assert runtime.export_folder({"pnet": there}) == first  # the same package elsewhere
+    there.write_bytes(b"other weights")
+    assert runtime.export_folder({"pnet": there}) != first
+
+
+def test_the_cache_is_lookalike_cache_else_the_users(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    weights = tmp_path / "weights.pt"
-    weights.write_bytes(b"one")
-    monkeypatch.setattr(runtime, "_sources", lambda: {"pnet": weights})
-    monkeypatch.setattr(runtime, "_cache", None)
-    runtime.configure_cache(Settings.from_env({"LOOKALIKE_CACHE": str(tmp_path / "cache")}).cache)
-    first = runtime.export_folder()
-    assert first.parent == tmp_path / "cache" / "onnx"
-    assert runtime.export_folder() == first
-    elsewhere = tmp_path / "another-virtualenv" / "weights.pt"
-    elsewhere.parent.mkdir()
-    elsewhere.write_bytes(b"one")
-    monkeypatch.setattr(runtime, "_sources", lambda: {"pnet": elsewhere})
-    assert runtime.export_folder() == first  # the same package elsewhere: the same export
-    elsewhere.write_bytes(b"other weights")
-    assert runtime.export_folder() != first
-    runtime.configure_cache(None)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert runtime.export_folder().parents[1] == tmp_path / "xdg" / "lookalike"
+    try:
+        none = tmp_path / "no.env"
+        Pipeline(Settings.from_env({"LOOKALIKE_CACHE": str(tmp_path / "mine")}, dotenv=none))
+        assert runtime.cache_root() == tmp_path / "mine"
+        Pipeline(Settings.from_env({}, dotenv=none))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert runtime.cache_root() == tmp_path / "xdg" / "lookalike"
+    finally:
+        runtime.configure_cache(None)
 
 
-def test_an_export_cut_short_is_done_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime, "_cache", tmp_path)
+def test_an_export_cut_short_is_done_again(cache: Path) -> None:
     folder = runtime.export_folder()
     folder.mkdir(parents=True)
     (folder / "pnet.onnx").write_bytes(b"half a file")  # and no `complete` marker
@@ -90,31 +105,38 @@ def test_an_export_cut_short_is_done_again(tmp_path: Path, monkeypatch: pytest.M
     assert offsets.shape == (1, 4, 1, 1) and probs.shape == (1, 2, 1, 1)
 
 
-def test_torch_runs_the_networks_when_onnx_runtime_cannot(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def test_torch_runs_the_networks_when_the_cache_is_unusable(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def unwritable() -> dict[str, Path]:
-        raise PermissionError("the cache folder is read-only")
-
-    monkeypatch.setattr(runtime, "onnx_files", unwritable)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
     pnet = mtcnn_nets.networks()[0]
-    with caplog.at_level(logging.WARNING, logger="engine.runtime"):
-        (net,) = runtime.networks(("pnet",), "cpu", lambda: (pnet,))
+    runtime.configure_cache(blocker)
+    try:
+        with caplog.at_level(logging.WARNING, logger="engine.runtime"):
+            (net,) = runtime.networks(("pnet",), "cpu", lambda: (pnet,))
+    finally:
+        runtime.configure_cache(None)
     assert isinstance(net, runtime.TorchNet)
-    assert "read-only" in caplog.text
+    assert "running the networks in torch" in caplog.text
     offsets, probs = net(np.zeros((1, 3, 12, 12), np.float32))
     assert offsets.shape == (1, 4, 1, 1) and probs.shape == (1, 2, 1, 1)
 
 
-def test_the_cpu_is_chosen_without_importing_torch_when_there_is_no_driver(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(runtime, "_gpu_driver", lambda: False)
-    monkeypatch.setattr(runtime, "load_torch", lambda: pytest.fail("torch was loaded"))
-    assert runtime.resolve_device("auto") == "cpu"
+def test_the_device_is_chosen_as_the_machine_allows_and_torch_only_for_a_gpu() -> None:
+    code = (
+        "import sys; from engine import runtime;"
+        "print(runtime.resolve_device('auto'), 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    if not runtime._gpu_driver():  # as on this project's machines and CI
+        assert done.stdout.split() == ["cpu", "False"]
+        with pytest.raises(ValueError, match="no CUDA device"):
+            runtime.resolve_device("cuda")
     assert runtime.resolve_device(" CPU ") == "cpu"
-    with pytest.raises(ValueError, match="no CUDA device"):
-        runtime.resolve_device("cuda")
     with pytest.raises(ValueError, match="auto, cpu or cuda"):
         runtime.resolve_device("tpu")
 
