@@ -34,7 +34,8 @@ import skimage.data  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from engine.dlib_resnet import DlibResNet, chips_to_tensor, load_dlib_resnet  # noqa: E402
+from engine.dlib_resnet import DlibResNet, load_dlib_resnet  # noqa: E402
+from engine.embedders import chips_to_array  # noqa: E402
 from engine.packages import package_file  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "datasets" / "lfw" / "images"
@@ -92,7 +93,10 @@ def dlib_descriptors(net: dlib.face_recognition_model_v1, chips: list[np.ndarray
 
 def torch_descriptors(net: DlibResNet, chips: list[np.ndarray], batch: int = 32) -> np.ndarray:
     with torch.inference_mode():
-        parts = [net(chips_to_tensor(chips[i : i + batch])) for i in range(0, len(chips), batch)]
+        parts = [
+            net(torch.from_numpy(chips_to_array(chips[i : i + batch])))
+            for i in range(0, len(chips), batch)
+        ]
     return torch.cat(parts).numpy()
 
 
@@ -113,7 +117,7 @@ def time_torch(net: DlibResNet, chips: list[np.ndarray], calls: int) -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for size in (1, 8, 32):
-            x = chips_to_tensor(batch_of(chips, size))
+            x = torch.from_numpy(chips_to_array(batch_of(chips, size)))
 
             def run(x: torch.Tensor = x) -> object:
                 with torch.inference_mode():
@@ -169,7 +173,7 @@ def ablation(path: Path, chips: list[np.ndarray], calls: int) -> None:
     for threads in (1, 2):
         torch.set_num_threads(threads)
         for size in (1, 8, 32):
-            x = chips_to_tensor(batch_of(chips, size))
+            x = torch.from_numpy(chips_to_array(batch_of(chips, size)))
             times: dict[str, list[float]] = {name: [] for name in variants}
             for turn in range(calls + 1):
                 for name, (net, inference) in variants.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from engine.dlib_format import (
     read_network,
 )
 
-__all__ = ["CHIP_SIZE", "DESCRIPTOR_DIM", "DlibResNet", "chips_to_tensor", "load_dlib_resnet"]
+__all__ = ["CHIP_SIZE", "DESCRIPTOR_DIM", "DlibResNet", "load_dlib_resnet"]
 
 log = logging.getLogger(__name__)
 
@@ -193,16 +192,3 @@ def load_dlib_resnet(path: Path, *, fold_affine: bool = True) -> DlibResNet:
     log.debug("loaded %s: %d parameters", path.name, sum(p.numel() for p in model.parameters()))
     # Frozen, so that calls outside torch.inference_mode() record no autograd graph either.
     return model.requires_grad_(False).to(memory_format=torch.channels_last).eval()
-
-
-def chips_to_tensor(chips: Sequence[np.ndarray] | np.ndarray) -> torch.Tensor:
-    """Face chips as the network's input.
-
-    Args:
-        chips: N HxWx3 uint8 RGB chips of 150x150 pixels (a list or an (N, 150, 150, 3) array).
-
-    Returns:
-        An (N, 3, 150, 150) float32 tensor of pixel values 0..255, on the CPU.
-    """
-    batch = np.stack([np.asarray(c) for c in chips]) if not isinstance(chips, np.ndarray) else chips
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float()

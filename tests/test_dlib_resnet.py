@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.dlib_resnet import DlibResNet, chips_to_tensor, load_dlib_resnet
+from engine.dlib_resnet import DlibResNet, load_dlib_resnet
+from engine.embedders import chips_to_array
 from engine.packages import package_file
 from tests.conftest import ASTRONAUT_BOX, HOPPER_BOX
 
@@ -56,7 +57,7 @@ def dlib_descriptors(net: dlib.face_recognition_model_v1, chips: list[np.ndarray
 
 def torch_descriptors(net: DlibResNet, chips: list[np.ndarray]) -> np.ndarray:
     with torch.inference_mode():
-        return net(chips_to_tensor(chips)).numpy()
+        return net(torch.from_numpy(chips_to_array(chips))).numpy()
 
 
 def test_a_batch_matches_dlib(
