@@ -7,7 +7,7 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -256,7 +256,7 @@ class FacenetEmbedder:
     def __init__(self, weights: Path | None = None, device: str = "cpu") -> None:
         self.weights = weights
         self.device = str(device)
-        self._net: Any = None
+        self._net: runtime.Net | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:

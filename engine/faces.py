@@ -95,11 +95,11 @@ class FaceDetector:
         self.max_side = max_side
         self.min_face_size = min_face_size
         self.min_score = min_score
-        self._nets: tuple[mtcnn.Net, ...] | None = None
+        self._nets: tuple[runtime.Net, ...] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def _networks(self) -> tuple[mtcnn.Net, ...]:
+    def _networks(self) -> tuple[runtime.Net, ...]:
         with self._lock:
             if self._nets is None:
                 self._nets = runtime.networks(("pnet", "rnet", "onet"), self.device, _torch_nets)

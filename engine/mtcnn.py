@@ -17,12 +17,11 @@ detecting in 25 photos.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from concurrent.futures import Executor
 
 import numpy as np
 
-Net = Callable[[np.ndarray], tuple[np.ndarray, ...]]
+from engine.runtime import Net
 
 
 @dataclasses.dataclass(frozen=True)

@@ -139,6 +139,11 @@ def _gpu_driver() -> bool:
     return Path("/proc/driver/nvidia/gpus").is_dir() or ctypes.util.find_library("cuda") is not None
 
 
+def _cuda() -> bool:
+    """Whether torch can use a CUDA device; torch is imported only where a driver is."""
+    return _gpu_driver() and load_torch().cuda.is_available()
+
+
 def resolve_device(name: str) -> str:
     """The device for a setting: ``auto`` is the GPU when usable, else the CPU.
 
@@ -147,9 +152,9 @@ def resolve_device(name: str) -> str:
     """
     name = name.strip().lower()
     if name == "auto":
-        return "cuda" if _gpu_driver() and load_torch().cuda.is_available() else "cpu"
+        return "cuda" if _cuda() else "cpu"
     if name.startswith("cuda"):
-        if not (_gpu_driver() and load_torch().cuda.is_available()):
+        if not _cuda():
             raise ValueError("LOOKALIKE_DEVICE=cuda, but no CUDA device is available")
         return name
     if name == "cpu":
