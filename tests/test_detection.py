@@ -10,9 +10,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from benchmarks.detection import evaluate, labelled_photos, two_people
+from benchmarks.detection import Box, evaluate, labelled_photos, two_people
 from engine import mtcnn, mtcnn_nets, runtime
+from engine.faces import FaceDetector
 from engine.pipeline import Pipeline
 from tests.conftest import DATASETS, ROOT
 
@@ -182,3 +184,58 @@ def test_the_face_recognition_recipe_finds_and_describes_the_astronaut(tmp_path)
     faces = json.loads(line)["faces"]
     assert faces and all(len(f["embedding"]) == 128 for f in faces), line[:300]
     assert any(abs(f["box"][0] - 181) < 20 and abs(f["box"][1] - 62) < 30 for f in faces)
+
+
+def cut_off(photo: Image.Image, box: Box, side: str, fraction: float) -> tuple[Image.Image, Box]:
+    """``photo`` cropped so that ``fraction`` of the face in ``box`` is outside it, on
+    ``side``; and the part of the box still inside."""
+    x1, y1, x2, y2 = box
+    crop = {
+        "right": (0, 0, round(x2 - fraction * (x2 - x1)), photo.height),
+        "top": (0, round(y1 + fraction * (y2 - y1)), photo.width, photo.height),
+        "bottom": (0, 0, photo.width, round(y2 - fraction * (y2 - y1))),
+    }[side]
+    left, top, right, bottom = crop
+    visible = (
+        max(x1, left) - left,
+        max(y1, top) - top,
+        min(x2, right) - left,
+        min(y2, bottom) - top,
+    )
+    return photo.crop(crop), visible
+
+
+# Crops of the shipped photos where MTCNN's usual stages find no face: the frame cuts it.
+CUTS = [
+    ("hopper", "right", 0.4),
+    ("hopper", "right", 0.45),
+    ("hopper", "top", 0.3),
+    ("hopper", "bottom", 0.5),
+    ("astronaut", "right", 0.35),
+    ("astronaut", "right", 0.4),
+]
+
+
+@pytest.mark.parametrize(("name", "side", "fraction"), CUTS)
+def test_a_face_the_frame_cuts_is_found(
+    pipeline: Pipeline, request: pytest.FixtureRequest, name: str, side: str, fraction: float
+) -> None:
+    photo = request.getfixturevalue(name)
+    usual = FaceDetector(cut_threshold=None)
+    (face,) = usual.detect(photo)
+    cropped, visible = cut_off(photo, face.box, side, fraction)
+    assert usual.detect(cropped) == []
+    (found,) = pipeline.detector.detect(cropped)
+    x, y = found.center
+    assert visible[0] <= x <= visible[2] and visible[1] <= y <= visible[3], (found, visible)
+
+
+def test_the_second_look_leaves_every_usual_face_as_it_was(pipeline: Pipeline) -> None:
+    usual = FaceDetector(cut_threshold=None)
+    photos = [photo for _, photo, boxes in labelled_photos(DATASETS) if boxes]
+    assert len(photos) >= 4
+    for photo in photos:
+        before, after = usual.detect(photo), pipeline.detector.detect(photo)
+        assert len(after) >= len(before) >= 1
+        for face in before:
+            assert any(np.allclose(face.box, f.box, atol=1e-3) for f in after), face
