@@ -86,6 +86,10 @@ class FaceDetector:
         min_score: faces the detector is less sure of (0 to 1) are dropped.
         cut_threshold: R-Net's threshold for windows that the photo's edge cuts, so
             that a face the frame cuts is found; None for MTCNN's usual stages.
+        again: detect a scaled-down photo again at twice ``max_side`` when the
+            scaling may have lost faces (``detect_many``), unless ``enough`` faces
+            were found: those answered (LOOKALIKE_MAX_FACES, the largest), as a
+            second pass would only add smaller ones.
 
     The networks load on first use, from the weights inside facenet-pytorch.
     """
@@ -98,12 +102,16 @@ class FaceDetector:
         min_face_size: int = 10,
         min_score: float = 0.9,
         cut_threshold: float | None = CUT_THRESHOLD,
+        again: bool = True,
+        enough: int = 40,
     ) -> None:
         self.device = str(device)
         self.max_side = max_side
         self.min_face_size = min_face_size
         self.min_score = min_score
         self.cut_threshold = cut_threshold
+        self.again = again
+        self.enough = enough
         self._nets: tuple[runtime.Net, ...] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -136,8 +144,30 @@ class FaceDetector:
         so two at once keep both busy (on 2 cores, 25 photos of different sizes:
         1.0-1.2 s against 1.5-1.7 s; one 640x480 photo: 47 against 52 ms;
         benchmarks/README.md).
+
+        A photo scaled down for detection may have lost faces to the scaling: when
+        no face is found in it, or one under the smallest size the pyramid looks for
+        (found at all because the windows reach a little below it: a crowd, mostly),
+        and fewer than ``enough``, it is detected again at twice ``max_side``, and
+        that pass's faces are its answer (benchmarks/crowd_recall.py).
         """
-        scaled = [self._scaled(image) for image in images]
+        results = self._detect_at(images, self.max_side)
+        again = [
+            i for i, faces in enumerate(results) if self._may_have_lost_faces(images[i], faces)
+        ]
+        if again:
+            redone = self._detect_at([images[i] for i in again], 2 * self.max_side)
+            for i, faces in zip(again, redone, strict=True):
+                results[i] = faces
+        return results
+
+    def _may_have_lost_faces(self, image: Image.Image, faces: list[Face]) -> bool:
+        scale = self.max_side / max(image.size)
+        small = (face.size * scale < _MIN_DETECTOR_FACE for face in faces)
+        return self.again and scale < 1 and len(faces) < self.enough and (not faces or any(small))
+
+    def _detect_at(self, images: Sequence[Image.Image], max_side: int) -> list[list[Face]]:
+        scaled = [self._scaled(image, max_side) for image in images]
         results: list[list[Face]] = [[] for _ in images]
         groups: dict[tuple[tuple[int, int], int], list[int]] = {}
         for index, (small, scale) in enumerate(scaled):
@@ -171,11 +201,11 @@ class FaceDetector:
                 self._pool = ThreadPoolExecutor(runtime.threads(), thread_name_prefix="detect")
             return self._pool
 
-    def _scaled(self, image: Image.Image) -> tuple[Image.Image, float]:
+    def _scaled(self, image: Image.Image, max_side: int) -> tuple[Image.Image, float]:
         longest = max(image.size)
-        if longest <= self.max_side:
+        if longest <= max_side:
             return image, 1.0
-        scale = self.max_side / longest
+        scale = max_side / longest
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         factor = int(1 / scale)
         if factor >= 2:  # a box filter by a whole factor first: 2 ms where resize takes 8

@@ -139,6 +139,7 @@ class Pipeline:
             max_side=settings.detect_max_side,
             min_face_size=settings.min_face_size,
             min_score=settings.min_face_score,
+            enough=settings.max_faces,
         )
         self.embedder = embedders.create(settings.embedder, settings)
         self.models = ModelWatcher(
