@@ -163,8 +163,9 @@ class FaceDetector:
 
     def _may_have_lost_faces(self, image: Image.Image, faces: list[Face]) -> bool:
         scale = self.max_side / max(image.size)
-        small = (face.size * scale < _MIN_DETECTOR_FACE for face in faces)
-        return self.again and scale < 1 and len(faces) < self.enough and (not faces or any(small))
+        if not self.again or scale >= 1 or len(faces) >= self.enough:
+            return False
+        return not faces or any(face.size * scale < _MIN_DETECTOR_FACE for face in faces)
 
     def _detect_at(self, images: Sequence[Image.Image], max_side: int) -> list[list[Face]]:
         scaled = [self._scaled(image, max_side) for image in images]

@@ -243,7 +243,7 @@ def _area(
     def corner(r: np.ndarray, c: np.ndarray) -> np.ndarray:
         index = base + r[:, :, None] * stride + c[:, None, :]  # (K, rows, columns)
         # take() is 7x as quick as indexing with an array here (0.6 against 3.9 ms)
-        return flat.take(index.reshape(-1), axis=0).reshape(len(r), rows, columns, -1)
+        return flat.take(index.reshape(-1), axis=0).reshape(len(r), rows, columns, flat.shape[1])
 
     total = (
         corner(rows1, cols1) - corner(rows0, cols1) - corner(rows1, cols0) + corner(rows0, cols0)
@@ -294,8 +294,6 @@ def _refine(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """O-Net on R-Net's windows: the boxes it keeps, moved by its offsets, with its
     score (K, 5), their owners, and their five landmarks (K, 5, 2)."""
-    if not len(boxes):
-        return np.zeros((0, 5), np.float32), owners, np.zeros((0, 5, 2), np.float32)
     crops, usable = _windows(table, boxes, owners, 48)
     boxes, owners = boxes[usable], owners[usable]
     if len(crops):
@@ -350,8 +348,8 @@ def detect(
         threshold = np.full(len(boxes), stages.thresholds[1])
         if stages.cut_threshold is not None:
             height, width = table.shape[1] - 1, table.shape[2] - 1
-            cut = (boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > width)
-            threshold[cut | (boxes[:, 3] > height)] = stages.cut_threshold
+            x1, y1, x2, y2 = boxes[:, :4].T
+            threshold[(x1 < 0) | (y1 < 0) | (x2 > width) | (y2 > height)] = stages.cut_threshold
         passed = probs[:, 1] > threshold
         boxes = np.concatenate([boxes[passed, :4], probs[passed, 1:2]], axis=1)
         owners, offsets = owners[passed], offsets[passed]
@@ -374,8 +372,8 @@ def detect(
             )
             # The usual faces come first (scores are at most 1): they stay as they
             # were, and each second look that overlaps one goes.
-            usual = np.arange(len(boxes)) < len(keep)
-            keep = _nms_min(boxes[:, :4], boxes[:, 4] + usual, owners, 0.7)
+            first = np.arange(len(boxes)) < len(keep)
+            keep = _nms_min(boxes[:, :4], boxes[:, 4] + first, owners, 0.7)
             boxes, owners, points = boxes[keep], owners[keep], points[keep]
 
     return [

@@ -67,7 +67,7 @@ def recipe(pipeline: Pipeline, choose: str, views: Views, pad: float = 0.0) -> s
         f"{pipeline.embedder.name}/v{RECIPE_VERSION}/{choose}/"
         f"flip{int(views.flip)}jitter{views.jitter}/"
         f"{detector.max_side},{detector.min_face_size},{detector.min_score}"
-        f",cut{detector.cut_threshold},again{int(detector.again)}"
+        f",cut{detector.cut_threshold},again{int(detector.again)},enough{detector.enough}"
     ) + (f"/pad{pad:g}" if pad else "")
 
 
