@@ -39,28 +39,31 @@ def turned(degrees: float) -> Change:
     return change
 
 
+def cut_off(photo: Image.Image, box: Box, fraction: float, side: str) -> tuple[Image.Image, Box]:
+    """``photo`` cropped so that ``fraction`` of the face in ``box`` is outside it on
+    ``side`` (left, right, top or bottom); and the part of the box still inside."""
+    x1, y1, x2, y2 = box
+    left, top, right, bottom = 0.0, 0.0, float(photo.width), float(photo.height)
+    if side == "left":
+        left = x1 + fraction * (x2 - x1)
+    elif side == "right":
+        right = x2 - fraction * (x2 - x1)
+    elif side == "top":
+        top = y1 + fraction * (y2 - y1)
+    else:
+        bottom = y2 - fraction * (y2 - y1)
+    crop = tuple(round(v) for v in (left, top, right, bottom))
+    visible = (
+        max(x1, crop[0]) - crop[0],
+        max(y1, crop[1]) - crop[1],
+        min(x2, crop[2]) - crop[0],
+        min(y2, crop[3]) - crop[1],
+    )
+    return photo.crop(crop), visible
+
+
 def cut(fraction: float, side: str) -> Change:
-    """Cropped so that ``fraction`` of the face's box is outside the photo on ``side``."""
-
-    def change(photo: Image.Image, box: Box) -> tuple[Image.Image, Box]:
-        x1, y1, x2, y2 = box
-        left, top, right, bottom = 0.0, 0.0, float(photo.width), float(photo.height)
-        if side == "left":
-            left = x1 + fraction * (x2 - x1)
-        elif side == "right":
-            right = x2 - fraction * (x2 - x1)
-        else:
-            bottom = y2 - fraction * (y2 - y1)
-        crop = tuple(round(v) for v in (left, top, right, bottom))
-        visible = (
-            max(x1, crop[0]) - crop[0],
-            max(y1, crop[1]) - crop[1],
-            min(x2, crop[2]) - crop[0],
-            min(y2, crop[3]) - crop[1],
-        )
-        return photo.crop(crop), visible
-
-    return change
+    return lambda photo, box: cut_off(photo, box, fraction, side)
 
 
 def then(first: Change, second: Change) -> Change:

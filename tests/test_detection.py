@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.detection import Box, evaluate, labelled_photos, two_people
+from benchmarks.cut_faces import cut_off
+from benchmarks.detection import evaluate, labelled_photos, two_people
 from engine import mtcnn, mtcnn_nets, runtime
 from engine.faces import FaceDetector
 from engine.pipeline import Pipeline
@@ -186,25 +187,6 @@ def test_the_face_recognition_recipe_finds_and_describes_the_astronaut(tmp_path)
     assert any(abs(f["box"][0] - 181) < 20 and abs(f["box"][1] - 62) < 30 for f in faces)
 
 
-def cut_off(photo: Image.Image, box: Box, side: str, fraction: float) -> tuple[Image.Image, Box]:
-    """``photo`` cropped so that ``fraction`` of the face in ``box`` is outside it, on
-    ``side``; and the part of the box still inside."""
-    x1, y1, x2, y2 = box
-    crop = {
-        "right": (0, 0, round(x2 - fraction * (x2 - x1)), photo.height),
-        "top": (0, round(y1 + fraction * (y2 - y1)), photo.width, photo.height),
-        "bottom": (0, 0, photo.width, round(y2 - fraction * (y2 - y1))),
-    }[side]
-    left, top, right, bottom = crop
-    visible = (
-        max(x1, left) - left,
-        max(y1, top) - top,
-        min(x2, right) - left,
-        min(y2, bottom) - top,
-    )
-    return photo.crop(crop), visible
-
-
 # Crops of the shipped photos where MTCNN's usual stages find no face: the frame cuts it.
 CUTS = [
     ("hopper", "right", 0.4),
@@ -223,7 +205,7 @@ def test_a_face_the_frame_cuts_is_found(
     photo = request.getfixturevalue(name)
     usual = FaceDetector(cut_threshold=None)
     (face,) = usual.detect(photo)
-    cropped, visible = cut_off(photo, face.box, side, fraction)
+    cropped, visible = cut_off(photo, face.box, fraction, side)
     assert usual.detect(cropped) == []
     (found,) = pipeline.detector.detect(cropped)
     x, y = found.center
